@@ -1,0 +1,12 @@
+# hakone_test(NAME name SOURCES a.cc b.cc LIBS lib... LABEL component)
+# Adds a GoogleTest binary and registers it with CTest under a component label.
+function(hakone_test)
+  cmake_parse_arguments(T "" "NAME;LABEL" "SOURCES;LIBS" ${ARGN})
+  if(NOT HAKONE_TESTS)
+    return()
+  endif()
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main Threads::Threads)
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "unit;${T_LABEL}" TIMEOUT 300)
+endfunction()

@@ -1,0 +1,2 @@
+// hakone gateway: a reverse proxy that records one audit event per request.
+#pragma once

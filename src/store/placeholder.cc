@@ -1,0 +1,4 @@
+// Removed once the store has sources of its own.
+namespace hakone::store {
+int kStorePlaceholder = 0;
+}
