@@ -53,6 +53,7 @@ std::optional<std::string> ConfigSection::EnvOverride(std::string_view key) cons
   if (!st_) return std::nullopt;
   const char* v = std::getenv(EnvName(path_, key).c_str());
   if (!v) return std::nullopt;
+  (void)Lookup(key);  // the file's value, if any, is overridden, not unknown
   return std::string(v);
 }
 

@@ -1,4 +1,0 @@
-// Removed once the gateway has sources of its own.
-namespace hakone::gateway {
-int kGatewayPlaceholder = 0;
-}
