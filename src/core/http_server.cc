@@ -384,14 +384,15 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       req.remote = remote;
       bool head = req.method == "HEAD";
 
+      std::string method_label = req.method;  // the handler may move from req
       HttpResponse res = co_await Dispatch(req);
-      int status = res.status;
+      int status = res.status >= 200 && res.status <= 999 ? res.status : 500;
       bool keep = keep_alive && !c->stopping;
       for (const auto& [k, v] : res.headers) {
         if (EqualsIgnoreCase(k, "connection") && EqualsIgnoreCase(v, "close")) keep = false;
       }
       auto wec = co_await Write(*c, std::move(res), version, head, keep);
-      Count(req.method, status, start);
+      Count(method_label, status, start);
       if (wec) break;
       if (!keep) {
         if (buf.size() > 0) {

@@ -105,19 +105,25 @@ std::string Num(double v) {
 std::string Registry::Render() const {
   std::lock_guard lk(mu_);
   std::string out;
-  for (auto& [name, f] : counters_) {
+  for (auto& kv : counters_) {
+    const std::string& name = kv.first;
+    const auto& f = kv.second;
     out += "# HELP " + name + " " + f->help() + "\n# TYPE " + name + " counter\n";
     f->ForEach([&](const std::vector<std::string>& lv, const Counter& c) {
       out += name + Labels(f->label_names(), lv) + " " + std::to_string(c.Value()) + "\n";
     });
   }
-  for (auto& [name, f] : gauges_) {
+  for (auto& kv : gauges_) {
+    const std::string& name = kv.first;
+    const auto& f = kv.second;
     out += "# HELP " + name + " " + f->help() + "\n# TYPE " + name + " gauge\n";
     f->ForEach([&](const std::vector<std::string>& lv, const Gauge& g) {
       out += name + Labels(f->label_names(), lv) + " " + Num(g.Value()) + "\n";
     });
   }
-  for (auto& [name, f] : histograms_) {
+  for (auto& kv : histograms_) {
+    const std::string& name = kv.first;
+    const auto& f = kv.second;
     out += "# HELP " + name + " " + f->help() + "\n# TYPE " + name + " histogram\n";
     f->ForEach([&](const std::vector<std::string>& lv, const Histogram& h) {
       auto b = h.Buckets();

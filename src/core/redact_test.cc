@@ -195,6 +195,33 @@ TEST(Redactor, FreeText) {
   check("", {}, {});
 }
 
+TEST(Redactor, RandomInputNeverCrashesOrLeaks) {
+  Redactor r = Make();
+  uint32_t seed = 7;
+  auto rnd = [&] { return seed = seed * 1103515245 + 12345; };
+  const std::vector<std::string> pieces = {"{", "}", "[", "]", ",", ":", "\"", "\\", " ", "\n", "=", "&", ";", "'", "a",
+                                           "1", "password", "Bearer ", "eyJ", ".", "%", "%5B", "\xff", "user", "token"};
+  for (int i = 0; i < 5000; ++i) {
+    std::string s;
+    size_t n = rnd() % 30;
+    for (size_t k = 0; k < n; ++k) s += pieces[(rnd() >> 8) % pieces.size()];
+    bool bad;
+    (void)r.RedactJson(s, &bad);
+    (void)r.RedactForm(s);
+    (void)r.RedactText(s);
+    // A secret value right after a secret key, in any of the three shapes, never survives.
+    for (const std::string& shaped : {s + "{\"password\":\"S3CRET-VAL\"}", s + "&password=S3CRET-VAL",
+                                      s + " password=S3CRET-VAL"}) {
+      std::string j = r.RedactJson(shaped, &bad);
+      EXPECT_EQ(j.find("S3CRET"), std::string::npos) << shaped << " -> " << j;
+    }
+    std::string f = r.RedactForm("x=1&password=S3CRET-VAL&" + s);
+    EXPECT_EQ(f.find("S3CRET"), std::string::npos) << f;
+    std::string t = r.RedactText(s + " password=S3CRET-VAL");
+    EXPECT_EQ(t.find("S3CRET"), std::string::npos) << s << " -> " << t;
+  }
+}
+
 TEST(Salt, CreatedOnceWithMode0600) {
   char tmpl[] = "/tmp/hakone-salt-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

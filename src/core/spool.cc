@@ -588,6 +588,7 @@ struct SpoolCore {
     std::unique_lock lk(mu);
     HAKONE_RETURN_IF_ERROR(WaitForRoomLocked(lk, need_with_headers));
     bool was_empty = pending.empty();
+    uint64_t pending_before = pending_bytes;
     for (size_t i = 0; i < n; i++) {
       uint64_t rec = kSpoolRecordHeaderBytes + payloads[i].size();
       Seg* cur = &segs.back();
@@ -615,8 +616,8 @@ struct SpoolCore {
     if (was_empty) {
       first_pending = Clock::now();
       wake = true;
-    } else if (pending_bytes >= flush_threshold) {
-      wake = true;
+    } else if (pending_bytes >= flush_threshold && pending_before < flush_threshold) {
+      wake = true;  // once, when crossing: the flusher then takes everything pending
     }
     lk.unlock();
     if (wake) flush_cv.notify_one();

@@ -317,6 +317,32 @@ TEST_F(ChainFixture, CheckpointsOnlyDurableEvents) {
   EXPECT_EQ(ReadLines(AuditCheckpointsPath(data_)).size(), 2u);
 }
 
+TEST_F(ChainFixture, VerifyNeverCrashesOnGarbage) {
+  OpenSpool();
+  OpenChain(5);
+  std::vector<std::string> lines;
+  for (int i = 1; i <= 20; ++i) lines.push_back(Record(i));
+  std::srand(5);
+  for (int i = 0; i < 200; ++i) {
+    std::string l = lines[static_cast<size_t>(std::rand()) % lines.size()];
+    for (int k = 0; k < 3; ++k) {
+      size_t pos = static_cast<size_t>(std::rand()) % l.size();
+      if (std::rand() % 2) l[pos] = static_cast<char>("{}\",:0123456789abcdef"[std::rand() % 21]);
+      else l.erase(pos, static_cast<size_t>(std::rand()) % 80);
+      if (l.empty()) l = "x";
+    }
+    ASSERT_TRUE(spool_->Append(l).ok());
+  }
+  ASSERT_TRUE(spool_->Sync().ok());
+  VerifyReport r;
+  Status st = VerifyAudit(data_, "", &r);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.events, 220u);
+  EXPECT_LE(r.problems.size(), 1000u);
+  for (size_t i = 1; i < r.problems.size(); ++i) EXPECT_LE(r.problems[i - 1].seq, r.problems[i].seq);
+}
+
 TEST_F(ChainFixture, VerifyOnEmptyAndMissingLogs) {
   VerifyReport r;
   EXPECT_EQ(VerifyAudit(data_ + "/nope", "", &r).code(), StatusCode::kNotFound);

@@ -187,6 +187,9 @@ Result<IdentityOptions> IdentityOptions::FromConfig(const ConfigSection& s) {
   }
 
   ConfigSection sess = s.Section("session");
+  // Without a `session` table there is no store to ask: the rule stays off rather than trying
+  // the default address for every request that carries the cookie.
+  if (!sess.present()) o.session.cookie.clear();
   o.session.cookie = sess.String("cookie", o.session.cookie);
   o.session.store = sess.String("store", o.session.store);
   o.session.key_prefix = sess.String("key_prefix", o.session.key_prefix);

@@ -12,14 +12,16 @@
 //             WITHOUT a key the claim is read unverified: anyone can forge it, so the event
 //             records who the token *claims* to be. That is fine when the application or a
 //             component in front verifies every token, and misleading otherwise.
-//   session — a session cookie (PLAY_SESSION) looked up in a Redis-protocol store (Redis or
-//             hakone sessions) under key_prefix + cookie value: a string value is parsed as JSON
-//             and `user_field` ("user.id") followed as a path; a hash value is read with HGET
+//   session — (only when a `session` table is configured) a session cookie (PLAY_SESSION)
+//             looked up in a Redis-protocol store (Redis or hakone sessions) under
+//             key_prefix + the raw cookie value: a string value is parsed as JSON and
+//             `user_field` ("user.id") followed as a path; a hash value is read with HGET
 //             user_field (or HGET of its first segment, then the rest as a JSON path). Results,
-//             found or not, are cached (LRU, `cache_ttl`). A store that is down or slow never fails
-//             a request: the rule is skipped (the event says "anonymous" unless a later rule
-//             matches), hakone_gateway_identity_store_errors_total counts it and a warning is
-//             logged at most every 10 s.
+//             found or not, are cached (LRU, `cache_ttl`). A store that is down or slow never
+//             fails a request: the rule is skipped (the event says "anonymous" unless a later
+//             rule matches), hakone_gateway_identity_store_errors_total counts it and a warning
+//             is logged at most every 10 s.
+// hakone_gateway_identity_resolved_total{rule} counts which rule named each request.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -53,7 +55,7 @@ struct IdentityOptions {
   } jwt;
 
   struct Session {
-    std::string cookie = "PLAY_SESSION";   // "" disables the rule
+    std::string cookie = "PLAY_SESSION";   // "" disables the rule (FromConfig: when no session table)
     std::string store = "redis://127.0.0.1:6380";
     std::string key_prefix = "sess:";
     std::string user_field = "user.id";

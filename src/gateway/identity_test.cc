@@ -15,8 +15,11 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "core/metrics.h"
@@ -304,6 +307,12 @@ session = { cookie = "sid", store = "redis://:pw@127.0.0.1:6390/2", key_prefix =
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->header, "X-User-Id");
   EXPECT_EQ(d->session.store, "redis://127.0.0.1:6380");
+  EXPECT_EQ(d->session.cookie, "");  // no session table: the rule is off
+  auto withsess = Config::LoadString("[gateway.identity]\nsession = {}\n");
+  ASSERT_TRUE(withsess.ok());
+  auto ws = IdentityOptions::FromConfig(withsess->Section("gateway").Section("identity"));
+  ASSERT_TRUE(ws.ok());
+  EXPECT_EQ(ws->session.cookie, "PLAY_SESSION");
   EXPECT_EQ(d->order.size(), 3u);
 
   struct Bad {
@@ -364,6 +373,45 @@ TEST(Identity, SessionsFromRedisStringsAndHashes) {
   // Cached for cache_ttl: a deleted session still resolves until then.
   redis.Cmd({"DEL", "sess:abc"});
   EXPECT_EQ(ResolveNow(io, r, a), "u-17");
+
+  // A small cache evicts the least recently used session.
+  IdentityOptions small = o;
+  small.session.cache_size = 2;
+  IdentityResolver r3(io, small);
+  EXPECT_EQ(ResolveNow(io, r3, with_cookie("num")), "99");
+  EXPECT_EQ(ResolveNow(io, r3, with_cookie("h1")), "hash-user");
+  EXPECT_TRUE(r3.ResolveSync(with_cookie("num")).has_value());  // num is now the most recent
+  EXPECT_EQ(ResolveNow(io, r3, with_cookie("late")), "late-user");
+  EXPECT_FALSE(r3.ResolveSync(with_cookie("h1")).has_value());  // evicted
+  EXPECT_TRUE(r3.ResolveSync(with_cookie("num")).has_value());
+  EXPECT_TRUE(r3.ResolveSync(with_cookie("late")).has_value());
+
+  // Many concurrent lookups from two threads share one pipelined connection and the cache.
+  for (int i = 0; i < 50; ++i) redis.Cmd({"SET", "sess:c" + std::to_string(i), R"({"user":{"id":"cu)" + std::to_string(i) + R"("}})"});
+  IdentityResolver rc(io, small);
+  std::vector<RequestRecord> recs;
+  for (int i = 0; i < 200; ++i) recs.push_back(with_cookie("c" + std::to_string(i % 50)));
+  std::vector<std::string> got(recs.size());
+  std::atomic<int> done{0};
+  std::vector<std::function<asio::awaitable<void>()>> fns;
+  for (size_t i = 0; i < recs.size(); ++i) {
+    fns.push_back([&, i]() -> asio::awaitable<void> {
+      got[i] = co_await rc.Resolve(recs[i]);
+      ++done;
+    });
+  }
+  for (auto& f : fns) asio::co_spawn(io, f(), asio::detached);
+  io.restart();
+  auto guard = asio::make_work_guard(io);
+  std::thread t1([&] { io.run(); });
+  std::thread t2([&] { io.run(); });
+  for (int i = 0; i < 500 && done < 200; ++i) std::this_thread::sleep_for(10ms);
+  guard.reset();
+  io.stop();
+  t1.join();
+  t2.join();
+  ASSERT_EQ(done.load(), 200);
+  for (size_t i = 0; i < recs.size(); ++i) EXPECT_EQ(got[i], "cu" + std::to_string(i % 50)) << i;
 
   IdentityOptions shortttl = o;
   shortttl.session.cache_ttl = 50ms;

@@ -247,11 +247,14 @@ struct Core {
       s->close(ig);
     }
   }
+  // Pools `s` (moving from it) unless stopping or the pool is full; then `s` is left untouched
+  // for the caller to close.
   void Release(Upstream* u, Socket&& s) {
-    if (stopping.load(std::memory_order_relaxed)) return;  // closed by the caller's socket dtor
+    if (stopping.load(std::memory_order_relaxed)) return;
+    const auto now = Clock::now();
     std::lock_guard lk(u->mu);
     if (u->idle.size() >= opts.pool_per_upstream) return;
-    u->idle.push_back(Upstream::Idle{std::move(s), Clock::now()});
+    u->idle.push_back(Upstream::Idle{std::move(s), now});
   }
   void ClearPools() {
     for (auto& u : ups) {
@@ -323,7 +326,12 @@ class Session : public std::enable_shared_from_this<Session> {
         keep = co_await s.Exchange();
       }
       s.FinishRequest();
-      if (!keep || s.core_->stopping.load(std::memory_order_relaxed)) break;
+      if (!keep || s.core_->stopping.load(std::memory_order_relaxed)) {
+        // Unread request bytes would turn our close into a reset that can destroy the response
+        // in flight: half-close and drain first.
+        if (s.linger_on_close_ || s.in_.size() > 0) co_await s.Linger();
+        break;
+      }
     }
     s.Close();
   }
@@ -483,6 +491,7 @@ class Session : public std::enable_shared_from_this<Session> {
     fail_status_ = 502;
     consume_pending_ = 0;
     response_started_ = false;
+    linger_on_close_ = false;
     status_ = 0;
     bytes_in_ = bytes_out_ = 0;
     error_.clear();
@@ -776,8 +785,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReleaseUpstream(bool reusable) {
     if (!up_.is_open()) return;
     if (reusable && upstream_ != nullptr && !core_->stopping.load(std::memory_order_relaxed)) {
+      // A moved-from socket is closed and reusable as is (no new socket object per request).
       core_->Release(upstream_, std::move(up_));
-      up_ = Socket(core_->io);
+      if (up_.is_open()) {  // the pool was full
+        error_code ig;
+        up_.close(ig);
+      }
     } else {
       error_code ig;
       up_.close(ig);
@@ -1005,7 +1018,8 @@ class Session : public std::enable_shared_from_this<Session> {
     status_ = resp_.status();
 
     if (status_ == 101) {
-      if (!req_.upgrade()) {
+      if (pump_running_) co_await JoinChild();  // the request body must be through first
+      if (!req_.upgrade() || (pump_end_ != PumpEnd::kNone && pump_end_ != PumpEnd::kComplete)) {
         error_ = "bad upstream response: unexpected 101";
         u->errors[kErrBadResponse]->Inc();
         co_return co_await FailExchange(502);
@@ -1210,6 +1224,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (pump_end_ == PumpEnd::kBadChunk && error_.empty()) error_ = std::string("bad request: bad chunked body: ") + req_chunks_.error();
     if (pump_end_ == PumpEnd::kTooLarge && error_.empty()) error_ = "request body too large";
 
+    linger_on_close_ = !body_ok;
     const bool up_reusable = body_ok && !leftover && resp_.keep_alive() && req_keep_alive_ && framing != BodyFraming::kUntilClose;
     const bool client_keep = body_ok && resp_.keep_alive() && req_keep_alive_ && framing != BodyFraming::kUntilClose;
     ReleaseUpstream(up_reusable);
@@ -1226,7 +1241,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   awaitable<bool> ClientGone() {
-    if (error_.empty() || error_.rfind("upstream", 0) != 0) error_ = "client closed";
+    if (error_.empty() || error_.rfind("upstream", 0) != 0) error_ = timed_out_ ? "client timeout" : "client closed";
     if (pump_running_) {
       StopPump();
       co_await JoinChild();
@@ -1355,6 +1370,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool response_started_ = false;
   bool resp_head_done_ = false;
   size_t consume_pending_ = 0;  // request bytes still at the front of in_
+  bool linger_on_close_ = false;
 
   // Recording.
   RequestRecord rec_;

@@ -943,8 +943,13 @@ TEST(Proxy, ConnectTimeoutGives502) {
   ASSERT_EQ(::listen(lfd, 0), 0);
   socklen_t len = sizeof a;
   getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-  std::vector<std::unique_ptr<Client>> fillers;
-  for (int i = 0; i < 4; ++i) fillers.push_back(std::make_unique<Client>(ntohs(a.sin_port), 200ms));
+  std::vector<int> fillers;  // non-blocking connects that fill the accept queue
+  for (int i = 0; i < 4; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(50ms);
   TestRecorder rec;
   ProxyOptions o = Opts({"http://127.0.0.1:" + std::to_string(ntohs(a.sin_port))});
   o.connect_timeout = 300ms;
@@ -956,6 +961,7 @@ TEST(Proxy, ConnectTimeoutGives502) {
   auto rr = rec.Get(0);
   ASSERT_TRUE(rr);
   EXPECT_EQ(rr->error, "upstream connect timeout");
+  for (int fd : fillers) ::close(fd);
   ::close(lfd);
 }
 
@@ -1256,7 +1262,7 @@ TEST(Proxy, BadUpstreamResponse) {
 }
 
 TEST(Proxy, MultipleIoThreads) {
-  TestUpstream up(TestUpstream::Responder([](const std::string& req) { return Ok(req.substr(0, req.find(' ', 4))); }));
+  TestUpstream up(TestUpstream::Responder([](const std::string& req) { return Ok(req.substr(0, req.find(' ', 5))); }));
   TestRecorder rec;
   Harness h(Opts({up.url()}), &rec, 3);
   std::vector<std::thread> ts;

@@ -182,6 +182,41 @@ TEST(AuditHelpersTest, Rfc3339) {
   EXPECT_EQ(EventSeq(R"({"seq":17,"a":1})"), 17u);
 }
 
+TEST(AuditHelpersTest, ParsersNeverCrashOnMutatedInput) {
+  std::string base = Line({kT0, "alice", "GET", "/candidates/1", "/candidates/:id", "10.0.0.1", 200});
+  base.pop_back();
+  base += R"(,"nested":{"a":[1,"\u00e9\"",{"b":null}]}})";
+  AuditQuery q;
+  q.user = "alice";
+  q.since_us = 0;
+  q.status = "2xx";
+  q.path_glob = "/c*";
+  q.ip_cidr = "10.0.0.0/8";
+  std::srand(11);
+  for (int round = 0; round < 20000; ++round) {
+    std::string s = base;
+    int edits = 1 + std::rand() % 4;
+    for (int k = 0; k < edits; ++k) {
+      size_t pos = static_cast<size_t>(std::rand()) % s.size();
+      switch (std::rand() % 3) {
+        case 0: s[pos] = static_cast<char>(std::rand()); break;
+        case 1: s.erase(pos, 1 + static_cast<size_t>(std::rand()) % 8); break;
+        default: s.insert(pos, 1, "{}[]\",:\\u"[std::rand() % 9]); break;
+      }
+      if (s.empty()) s = "{";
+    }
+    ForEachTopLevelMember(s, [](std::string_view, std::string_view v) {
+      (void)JsonStringValue(v);
+      (void)JsonIntValue(v);
+      return true;
+    });
+    (void)EventTimeMicros(s);
+    (void)EventSeq(s);
+    (void)ParseRfc3339Micros(s.substr(0, 40));
+    (void)GlobMatch(s.substr(0, 12), s);
+  }
+}
+
 TEST(AuditHelpersTest, Glob) {
   EXPECT_TRUE(GlobMatch("/candidates/*", "/candidates/123"));
   EXPECT_TRUE(GlobMatch("/candidates/*", "/candidates/123/notes"));
