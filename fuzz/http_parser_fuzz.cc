@@ -1,8 +1,9 @@
 // libFuzzer target for the gateway's HTTP/1.1 head parsers and chunked-body scanner.
 //
-// Input layout: byte 0 picks small limits or the defaults; byte 1 and 2 pick split points.
-// Every parser is run on the whole input and again incrementally (fed in pieces, with the buffer
-// reallocated between calls); both runs must agree, and every view must lie inside the buffer.
+// The whole input is the message (so raw HTTP seeds in fuzz/corpus/http_parser work as is); a
+// hash of it picks small limits or the defaults and two split points. Every parser is run on the
+// whole input and again incrementally (fed in pieces, with the buffer reallocated between calls);
+// both runs must agree, and every view must lie inside the buffer.
 //
 //   clang++-14 -std=c++20 -fsanitize=fuzzer,address -Isrc fuzz/http_parser_fuzz.cc \
 //     src/gateway/http_parser.cc src/core/status.cc -o /tmp/hpf && /tmp/hpf -max_total_time=30
@@ -147,15 +148,17 @@ void FuzzChunks(std::string_view data, const std::vector<size_t>& cuts, ChunkSca
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
-  if (size < 3) return 0;
-  const uint8_t mode = bytes[0];
-  std::string_view data(reinterpret_cast<const char*>(bytes + 3), size - 3);
+  std::string_view data(reinterpret_cast<const char*>(bytes), size);
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (size_t i = 0; i < size; ++i) h = (h ^ bytes[i]) * 16777619u;
+  const uint8_t mode = static_cast<uint8_t>(h);
+  const uint8_t s1 = static_cast<uint8_t>(h >> 8), s2 = static_cast<uint8_t>(h >> 16);
 
   // Split points: two cuts derived from the header bytes, then the end; plus byte-by-byte for
   // short inputs.
   std::vector<size_t> cuts;
   if (!data.empty()) {
-    size_t c1 = bytes[1] % (data.size() + 1), c2 = (bytes[1] + bytes[2] * 7u) % (data.size() + 1);
+    size_t c1 = s1 % (data.size() + 1), c2 = (s1 + s2 * 7u) % (data.size() + 1);
     if (c1 > c2) std::swap(c1, c2);
     cuts = {c1, c2, data.size()};
   } else {

@@ -408,6 +408,7 @@ std::string Redactor::RedactText(std::string_view s) const {
     }
     char sep = s[k];
     ++k;
+    if (sep == '=' && k < n && s[k] == '>') ++k;  // Ruby's `"password" => "x"`
     while (k < n && (s[k] == ' ' || s[k] == '\t')) ++k;
     a.append(s.substr(i, k - i));
     if (k >= n) {

@@ -191,6 +191,8 @@ TEST(Redactor, FreeText) {
   check("the password is long", {}, {"the password is long"});
   check("basic auth is fine", {}, {"basic auth is fine"});
   check("client_secret:xyz789", {"xyz789"}, {"client_secret:"});
+  check(R"(params={"password" => "rb-secret", "user" => "bob"})", {"rb-secret"}, {"bob"});
+  check("password: 'py-secret' x", {"py-secret"}, {"x"});
   check("password=", {}, {"password="});
   check("", {}, {});
 }

@@ -37,7 +37,7 @@ uint16_t FreePort() {
 // A real redis-server on a free loopback port, in a temporary directory, killed at the end.
 class RedisServer {
  public:
-  ~RedisServer() { Stop(); }
+  ~RedisServer() { Cleanup(); }
   bool Start(std::vector<std::string> extra = {}, uint16_t port = 0) {
     if (dir_.empty()) {
       char tmpl[] = "/tmp/hakone-redis-XXXXXX";

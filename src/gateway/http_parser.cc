@@ -39,6 +39,43 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// True if any byte of `w` is a control character (< 0x20) or DEL; bytes >= 0x80 (obs-text) are
+// not flagged. May flag a clean word only in the presence of a real hit (no false negatives).
+inline bool HasCtlOrDel(uint64_t w) {
+  constexpr uint64_t k01 = 0x0101010101010101ull, k80 = 0x8080808080808080ull;
+  uint64_t lt = (w - 0x20 * k01) & ~w & k80;
+  uint64_t x = w ^ (0x7f * k01);
+  uint64_t del = (x - k01) & ~x & k80;
+  return (lt | del) != 0;
+}
+
+// Index of the first byte of p[0, n) that may not appear in a field value, or n.
+size_t FirstBadValueByte(const char* p, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    if (HasCtlOrDel(w)) {
+      for (size_t k = i; k < i + 8; ++k) {
+        if (!kT.value[U(p[k])]) return k;
+      }
+    }
+  }
+  for (; i < n; ++i) {
+    if (!kT.value[U(p[i])]) return i;
+  }
+  return n;
+}
+
+// a == b where b is lowercase letters, digits and '-' and a holds token characters only.
+inline bool NameIs(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if ((a[i] | 0x20) != b[i]) return false;
+  }
+  return true;
+}
+
 void RebaseView(std::string_view& v, const char* old_base, const char* new_base) {
   if (v.data() == nullptr) return;
   v = std::string_view(new_base + (v.data() - old_base), v.size());
@@ -170,8 +207,8 @@ bool HeadParserBase::HeaderLine(const char* line, size_t n, size_t full_len, boo
   if (i == 0) return Fail(400, "empty header name");
   size_t j = i + 1;
   size_t k = n;
-  for (size_t x = j; x < n; ++x) {
-    if (!kT.value[U(line[x])]) return Fail(400, line[x] == '\r' ? "bare CR in header" : "invalid character in header value");
+  if (size_t bad = j + FirstBadValueByte(line + j, n - j); bad < n) {
+    return Fail(400, line[bad] == '\r' ? "bare CR in header" : "invalid character in header value");
   }
   while (j < k && IsWs(line[j])) ++j;
   while (k > j && IsWs(line[k - 1])) --k;
@@ -182,7 +219,7 @@ bool HeadParserBase::HeaderLine(const char* line, size_t n, size_t full_len, boo
   // Fields that decide framing and connection handling.
   switch (i) {
     case 14:
-      if (EqualsIgnoreCase(name, "content-length")) {
+      if (NameIs(name, "content-length")) {
         if (cl_count_ > 0 && value != cl_value_) cl_mismatch_ = true;
         if (cl_count_++ == 0) {
           cl_value_ = value;
@@ -203,25 +240,32 @@ bool HeadParserBase::HeaderLine(const char* line, size_t n, size_t full_len, boo
       }
       break;
     case 17:
-      if (EqualsIgnoreCase(name, "transfer-encoding")) ++te_count_;
+      if (NameIs(name, "transfer-encoding")) ++te_count_;
       break;
     case 4:
-      if (is_request && EqualsIgnoreCase(name, "host")) {
+      if (is_request && NameIs(name, "host")) {
         if (host_count_++ == 0) host_ = value;
       }
       break;
     case 10:
-      if (EqualsIgnoreCase(name, "connection")) {
-        if (HasToken(value, "close")) conn_close_ = true;
-        if (HasToken(value, "keep-alive")) conn_keep_alive_ = true;
-        if (HasToken(value, "upgrade")) conn_upgrade_ = true;
+      if (NameIs(name, "connection")) {
+        std::string_view v = value;
+        while (!v.empty()) {
+          size_t comma = v.find(',');
+          std::string_view item = Trim(v.substr(0, comma));
+          if (EqualsIgnoreCase(item, "close")) conn_close_ = true;
+          else if (EqualsIgnoreCase(item, "keep-alive")) conn_keep_alive_ = true;
+          else if (EqualsIgnoreCase(item, "upgrade")) conn_upgrade_ = true;
+          if (comma == std::string_view::npos) break;
+          v.remove_prefix(comma + 1);
+        }
       }
       break;
     case 7:
-      if (EqualsIgnoreCase(name, "upgrade")) has_upgrade_field_ = true;
+      if (NameIs(name, "upgrade")) has_upgrade_field_ = true;
       break;
     case 6:
-      if (is_request && EqualsIgnoreCase(name, "expect") && EqualsIgnoreCase(value, "100-continue")) expect_continue_ = true;
+      if (is_request && NameIs(name, "expect") && EqualsIgnoreCase(value, "100-continue")) expect_continue_ = true;
       break;
     default:
       break;
@@ -235,7 +279,7 @@ bool HeadParserBase::ScanTransferCodings(bool* chunked_last, int* chunked_count,
   *other_codings = false;
   bool any = false;
   for (auto& h : headers_) {
-    if (h.name.size() != 17 || !EqualsIgnoreCase(h.name, "transfer-encoding")) continue;
+    if (!NameIs(h.name, "transfer-encoding")) continue;
     std::string_view v = h.value;
     while (true) {
       size_t comma = v.find(',');

@@ -14,6 +14,7 @@
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -35,9 +36,19 @@ template <typename T>
 using awaitable = asio::awaitable<T>;
 using Socket = tcp::socket;
 using Strand = asio::strand<asio::io_context::executor_type>;
+using Executor = asio::any_io_executor;
 constexpr auto kTok = asio::as_tuple(asio::use_awaitable);
+using namespace std::string_view_literals;
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// CLOCK_MONOTONIC at jiffy resolution: the same clock as steady_clock (which lags it by at most
+// a tick) but much cheaper to read. Used for deadlines and pool/health bookkeeping.
+Clock::time_point CoarseNow() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+}
 
 bool WouldBlock(const error_code& ec) { return ec == asio::error::would_block || ec == asio::error::try_again; }
 
@@ -133,17 +144,33 @@ struct Rng {
   }
 };
 
-void AppendRequestId(std::string& out) {
-  thread_local Rng rng;
-  static const char kHex[] = "0123456789abcdef";
-  for (int w = 0; w < 2; ++w) {
-    uint64_t v = rng.Next();
-    for (int i = 0; i < 16; ++i) {
-      out.push_back(kHex[v & 15]);
-      v >>= 4;
+struct HexPairs {
+  char p[256][2];
+  HexPairs() {
+    static const char kHex[] = "0123456789abcdef";
+    for (int i = 0; i < 256; ++i) {
+      p[i][0] = kHex[i >> 4];
+      p[i][1] = kHex[i & 15];
     }
   }
+};
+
+void AppendRequestId(std::string& out) {
+  thread_local Rng rng;
+  static const HexPairs kPairs;
+  char buf[32];
+  for (int w = 0; w < 2; ++w) {
+    uint64_t v = rng.Next();
+    for (int i = 0; i < 8; ++i) {
+      std::memcpy(buf + w * 16 + i * 2, kPairs.p[v & 0xff], 2);
+      v >>= 8;
+    }
+  }
+  out.append(buf, sizeof buf);
 }
+
+// Idle pooled connections older than this are probed before reuse.
+constexpr std::chrono::milliseconds kProbeAfter{1000};
 
 enum ErrKind { kErrRefused, kErrConnectTimeout, kErrTimeout, kErrClosed, kErrBadResponse, kErrUnreachable, kErrKinds };
 const char* const kErrKindNames[kErrKinds] = {"refused", "connect_timeout", "timeout", "closed", "bad_response", "unreachable"};
@@ -181,16 +208,17 @@ struct Core {
   std::atomic<uint32_t> rr{0};
   std::atomic<bool> stopping{false};
   std::atomic<size_t> active{0};
+  // The io_context was created for one thread (concurrency hint 1): connections need no strand.
+  bool single_thread = false;
   std::mutex sessions_mu;
   std::unordered_set<Session*> sessions;
   metrics::Counter* requests[6] = {};
   metrics::Gauge* active_gauge = nullptr;
   metrics::Histogram* duration = nullptr;
 
-  Upstream* Pick(uint64_t tried) {
+  Upstream* Pick(uint64_t tried, Clock::time_point now) {
     const size_t n = ups.size();
     const size_t start = n == 1 ? 0 : rr.fetch_add(1, std::memory_order_relaxed) % n;
-    const auto now = Clock::now();
     for (size_t i = 0; i < n; ++i) {
       size_t k = (start + i) % n;
       if (tried & (1ull << (k % 64))) continue;
@@ -213,7 +241,7 @@ struct Core {
     u->errors[kind]->Inc();
     int f = u->fails.fetch_add(1, std::memory_order_relaxed) + 1;
     if (f >= opts.max_fails) {
-      auto until = Clock::now() + opts.fail_timeout;
+      auto until = CoarseNow() + opts.fail_timeout;
       u->down_until.store(until.time_since_epoch().count(), std::memory_order_relaxed);
       // One more failure after the pause marks it down again at once.
       u->fails.store(std::max(0, opts.max_fails - 1), std::memory_order_relaxed);
@@ -224,9 +252,10 @@ struct Core {
   static void MarkOk(Upstream* u) {
     if (u->fails.load(std::memory_order_relaxed) != 0) u->fails.store(0, std::memory_order_relaxed);
   }
-  // An idle pooled connection that is still open, or nullopt.
-  std::optional<Socket> TakeIdle(Upstream* u) {
-    const auto now = Clock::now();
+  // An idle pooled connection, or nullopt. A connection closed by the upstream while idle is
+  // detected with a non-blocking peek when `probe` is set or it has been idle for a while; a
+  // stale one that slips through fails before any response byte and the caller retries once.
+  std::optional<Socket> TakeIdle(Upstream* u, bool probe, Clock::time_point now) {
     for (;;) {
       std::optional<Socket> s;
       {
@@ -236,9 +265,11 @@ struct Core {
           u->idle.clear();  // LIFO: everything below is older still
           return std::nullopt;
         }
+        if (now - u->idle.back().since > kProbeAfter) probe = true;
         s.emplace(std::move(u->idle.back().sock));
         u->idle.pop_back();
       }
+      if (!probe) return s;
       // Closed by the upstream while idle (or unexpected bytes)? Peek without blocking.
       char c;
       ssize_t r = ::recv(s->native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -249,9 +280,8 @@ struct Core {
   }
   // Pools `s` (moving from it) unless stopping or the pool is full; then `s` is left untouched
   // for the caller to close.
-  void Release(Upstream* u, Socket&& s) {
+  void Release(Upstream* u, Socket&& s, Clock::time_point now) {
     if (stopping.load(std::memory_order_relaxed)) return;
-    const auto now = Clock::now();
     std::lock_guard lk(u->mu);
     if (u->idle.size() >= opts.pool_per_upstream) return;
     u->idle.push_back(Upstream::Idle{std::move(s), now});
@@ -276,7 +306,7 @@ enum class HeadResult : uint8_t { kOk, kBad, kClosed };
 // One client connection. Every member is touched only on `ex_` (the connection's strand).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<Core> core, Socket sock, Strand ex)
+  Session(std::shared_ptr<Core> core, Socket sock, Executor ex)
       : core_(std::move(core)),
         opts_(core_->opts),
         ex_(ex),
@@ -336,7 +366,7 @@ class Session : public std::enable_shared_from_this<Session> {
     s.Close();
   }
 
-  Strand executor() const { return ex_; }
+  Executor executor() const { return ex_; }
 
   // Posted by Proxy::Stop(): closes the connection if it is waiting for a request.
   void OnStop() {
@@ -376,7 +406,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Sets the deadline of the current wait. The watchdog timer is re-armed only when the new
   // deadline is earlier than the one it already waits for, so most calls cost a clock read.
   void SetDeadline(Phase phase, std::chrono::milliseconds d) {
-    auto dl = Clock::now() + d;
+    auto dl = CoarseNow() + d;
     phase_ = phase;
     if (request_active_ && phase != Phase::kTunnel && dl > request_deadline_) {
       dl = request_deadline_;
@@ -418,36 +448,51 @@ class Session : public std::enable_shared_from_this<Session> {
   // ---------------------------------------------------------------------------------------
   // I/O helpers: try the non-blocking syscall first, fall back to the reactor.
 
-  awaitable<error_code> WriteAll(Socket& s, const char* p, size_t n) {
-    error_code ec;
+  // Non-blocking write attempt. Returns true when finished (ec set on a hard error), false when
+  // the socket buffer is full: p/n (or bufs) then describe what is left for WriteRest. Most
+  // writes finish here, without the reactor or a coroutine frame.
+  static bool TryWrite(Socket& s, const char*& p, size_t& n, error_code& ec) {
     size_t w = n == 0 ? 0 : s.write_some(asio::buffer(p, n), ec);
-    if (!ec && w == n) co_return error_code{};
-    if (ec && !WouldBlock(ec)) co_return ec;
-    if (ec) w = 0;
-    auto [ec2, m] = co_await asio::async_write(s, asio::buffer(p + w, n - w), kTok);
-    co_return ec2;
+    if (ec) {
+      if (!WouldBlock(ec)) return true;
+      ec = {};
+      return false;
+    }
+    p += w;
+    n -= w;
+    return n == 0;
   }
-
-  awaitable<error_code> WriteAll(Socket& s, std::vector<asio::const_buffer>& bufs) {
+  static bool TryWrite(Socket& s, std::vector<asio::const_buffer>& bufs, error_code& ec) {
     size_t total = 0;
     for (auto& b : bufs) total += b.size();
-    error_code ec;
     size_t w = s.write_some(bufs, ec);
-    if (!ec && w == total) co_return error_code{};
-    if (ec && !WouldBlock(ec)) co_return ec;
-    if (ec) w = 0;
+    if (ec) {
+      if (!WouldBlock(ec)) return true;
+      ec = {};
+      return false;
+    }
+    if (w == total) return true;
     ConsumeBuffers(bufs, w);
-    auto [ec2, m] = co_await asio::async_write(s, bufs, kTok);
-    co_return ec2;
+    return false;
+  }
+  static bool TryRead(Socket& s, asio::mutable_buffer b, size_t& n, error_code& ec) {
+    n = s.read_some(b, ec);
+    return !WouldBlock(ec);
   }
 
-  awaitable<std::tuple<error_code, size_t>> ReadSome(Socket& s, asio::mutable_buffer b, bool try_sync) {
-    if (try_sync) {
-      error_code ec;
-      size_t n = s.read_some(b, ec);
-      if (!WouldBlock(ec)) co_return std::make_tuple(ec, n);
-    }
-    co_return co_await s.async_read_some(b, kTok);
+  awaitable<error_code> WriteRest(Socket& s, const char* p, size_t n) {
+    auto [ec, m] = co_await asio::async_write(s, asio::buffer(p, n), kTok);
+    co_return ec;
+  }
+  awaitable<error_code> WriteRest(Socket& s, std::vector<asio::const_buffer>& bufs) {
+    auto [ec, m] = co_await asio::async_write(s, bufs, kTok);
+    co_return ec;
+  }
+  // Both steps, for the paths that are not hot.
+  awaitable<error_code> WriteAll(Socket& s, const char* p, size_t n) {
+    error_code ec;
+    if (TryWrite(s, p, n, ec)) co_return ec;
+    co_return co_await WriteRest(s, p, n);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -477,7 +522,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void StartRequestClock() {
     t0_ = Clock::now();
-    wall0_ = std::chrono::system_clock::now();
     // Per-request state.
     request_active_ = true;
     request_deadline_ = t0_ + opts_.total_timeout;
@@ -509,7 +553,9 @@ class Session : public std::enable_shared_from_this<Session> {
     Recorder* r = core_->recorder;
     if (r == nullptr) return;
     rec_ = RequestRecord{};
-    rec_.start = wall0_;
+    // The wall-clock time of the first byte: now minus the time spent since then.
+    rec_.start = std::chrono::system_clock::now() -
+                 std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - t0_);
     rec_.method.assign(req_.method());
     rec_.target.assign(req_.target());
     rec_.http_minor = req_.version_minor();
@@ -555,12 +601,16 @@ class Session : public std::enable_shared_from_this<Session> {
     durable_done_ = false;
     durable_status_ = Status::Ok();
     uint64_t gen = ++durable_gen_;
+    // The callback holds only a weak reference: the recorder may keep it past the connection (and
+    // even past the io_context). Called from any thread; the work is posted to our strand, and
+    // the strong reference moves into the posted handler so the session never dies elsewhere.
     std::weak_ptr<Session> weak = weak_from_this();
-    Strand ex = ex_;
-    r->Record(std::move(rec_), [weak, gen, ex](Status st) {
-      asio::post(ex, [weak, gen, st = std::move(st)]() mutable {
-        auto self = weak.lock();
-        if (!self || self->durable_gen_ != gen) return;
+    r->Record(std::move(rec_), [weak, gen](Status st) {
+      std::shared_ptr<Session> self = weak.lock();
+      if (!self) return;
+      Executor ex = self->ex_;
+      asio::post(ex, [self = std::move(self), gen, st = std::move(st)]() mutable {
+        if (self->durable_gen_ != gen || self->closed_) return;
         self->durable_done_ = true;
         self->durable_status_ = std::move(st);
         self->wait_timer_.cancel();
@@ -589,7 +639,8 @@ class Session : public std::enable_shared_from_this<Session> {
     rec_.bytes_out = bytes_out_;
     if (upstream_ != nullptr) rec_.upstream = upstream_->name;
     rec_.upstream_ms = upstream_ms_;
-    rec_.total_ms = Ms(Clock::now() - t0_);
+    t_end_ = Clock::now();
+    rec_.total_ms = Ms(t_end_ - t0_);
     if (!error_.empty()) rec_.error = error_;
   }
 
@@ -598,14 +649,17 @@ class Session : public std::enable_shared_from_this<Session> {
     if (finished_) return;
     finished_ = true;
     request_active_ = false;
+    bool have_end = false;
     if (recording_ && !recorded_) {
       recorded_ = true;
-      FillOutcome();
+      FillOutcome();  // reads the clock into t_end_
+      have_end = true;
       if (strict_) core_->recorder->Record(std::move(rec_), [](Status) {});
       else core_->recorder->Record(std::move(rec_), nullptr);
     }
+    if (!have_end) t_end_ = Clock::now();
     if (status_ >= 100 && status_ < 600) core_->requests[status_ / 100]->Inc();
-    core_->duration->Observe(std::chrono::duration<double>(Clock::now() - t0_).count());
+    core_->duration->Observe(std::chrono::duration<double>(t_end_ - t0_).count());
   }
 
   // ---------------------------------------------------------------------------------------
@@ -675,6 +729,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   awaitable<bool> RespondBadRequest() {
+    const int status = req_.error_status() != 0 ? req_.error_status() : 431;
+    const char* reason = req_.error_status() != 0 ? req_.error_reason() : "header section too large";
     req_minor_ = req_.version_minor();
     req_is_head_ = false;
     req_keep_alive_ = false;
@@ -682,8 +738,8 @@ class Session : public std::enable_shared_from_this<Session> {
     AppendRequestId(request_id_);
     BeginRecord();
     error_ = "bad request: ";
-    error_ += req_.error_reason();
-    co_return co_await LocalResponse(req_.error_status(), req_.error_reason(), true);
+    error_ += reason;
+    co_return co_await LocalResponse(status, reason, true);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -697,14 +753,14 @@ class Session : public std::enable_shared_from_this<Session> {
     request_id_.clear();
     bool have_id = false;
     size_t cur = hb;
-    added_ += "X-Forwarded-For: ";
+    added_ += "X-Forwarded-For: "sv;
     for (auto& h : req_.headers()) {
       const size_t nl = h.name.size();
       bool drop = false;
       if (nl == 15 && EqualsIgnoreCase(h.name, "x-forwarded-for")) {
         if (!h.value.empty()) {
           added_ += h.value;
-          added_ += ", ";
+          added_ += ", "sv;
         }
         drop = true;
       } else if ((nl == 17 && EqualsIgnoreCase(h.name, "x-forwarded-proto")) ||
@@ -722,40 +778,39 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     bufs_.emplace_back(base + cur, hl - 2 - cur);
     added_ += peer_ip_;
-    added_ += "\r\nX-Forwarded-Proto: ";
+    added_ += "\r\nX-Forwarded-Proto: "sv;
     added_ += opts_.forwarded_proto;
-    added_ += "\r\n";
+    added_ += "\r\n"sv;
     if (!req_.host().empty()) {
-      added_ += "X-Forwarded-Host: ";
+      added_ += "X-Forwarded-Host: "sv;
       added_ += req_.host();
-      added_ += "\r\n";
+      added_ += "\r\n"sv;
     }
     if (!have_id) {
       AppendRequestId(request_id_);
-      added_ += "X-Request-Id: ";
+      added_ += "X-Request-Id: "sv;
       added_ += request_id_;
-      added_ += "\r\n";
+      added_ += "\r\n"sv;
     }
-    added_ += "\r\n";
+    added_ += "\r\n"sv;
     bufs_.emplace_back(added_.data(), added_.size());
   }
 
   // ---------------------------------------------------------------------------------------
   // Upstream connections
 
-  // Takes a pooled connection (unless fresh) or connects. Returns nullptr on success, else the
-  // error text; *kind is set for metrics.
-  awaitable<const char*> Acquire(Upstream* u, bool allow_pool, bool* reused, ErrKind* kind) {
-    *reused = false;
+  // Takes a pooled connection into up_; false when the pool has none.
+  bool TakePooled(Upstream* u, bool retryable, Clock::time_point now) {
+    auto s = core_->TakeIdle(u, !retryable, now);
+    if (!s) return false;
+    up_ = std::move(*s);
+    return true;
+  }
+
+  // Connects up_ to `u`. Returns nullptr on success, else the error text; *kind is set for
+  // metrics.
+  awaitable<const char*> Connect(Upstream* u, ErrKind* kind) {
     error_code ig;
-    up_.close(ig);
-    if (allow_pool) {
-      if (auto s = core_->TakeIdle(u)) {
-        up_ = std::move(*s);
-        *reused = true;
-        co_return nullptr;
-      }
-    }
     up_ = Socket(core_->io);
     SetDeadline(Phase::kConnect, opts_.connect_timeout);
     auto [ec] = co_await up_.async_connect(u->ep, kTok);
@@ -786,7 +841,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!up_.is_open()) return;
     if (reusable && upstream_ != nullptr && !core_->stopping.load(std::memory_order_relaxed)) {
       // A moved-from socket is closed and reusable as is (no new socket object per request).
-      core_->Release(upstream_, std::move(up_));
+      core_->Release(upstream_, std::move(up_), CoarseNow());
       if (up_.is_open()) {  // the pool was full
         error_code ig;
         up_.close(ig);
@@ -831,7 +886,9 @@ class Session : public std::enable_shared_from_this<Session> {
       in_.MakeRoom(1, max_buf_);
       SetDeadline(Phase::kIo, opts_.idle_timeout);
       pump_reading_client_ = true;
-      auto [ec, n] = co_await ReadSome(client_, in_.space_buffer(), true);
+      size_t n = 0;
+      error_code ec;
+      if (!TryRead(client_, in_.space_buffer(), n, ec)) std::tie(ec, n) = co_await client_.async_read_some(in_.space_buffer(), kTok);
       pump_reading_client_ = false;
       if (ec) {
         if (pump_abort_ || timed_out_) {
@@ -864,7 +921,10 @@ class Session : public std::enable_shared_from_this<Session> {
         }
         take = r.consumed;
       }
-      error_code wec = co_await WriteAll(up_, in_.rd(), take);
+      error_code wec;
+      const char* wp = in_.rd();
+      size_t wn = take;
+      if (!TryWrite(up_, wp, wn, wec)) wec = co_await WriteRest(up_, wp, wn);
       if (wec) {
         pump_end_ = (pump_abort_ || timed_out_) ? PumpEnd::kAborted : PumpEnd::kUpstreamWriteFailed;
         break;
@@ -953,8 +1013,9 @@ class Session : public std::enable_shared_from_this<Session> {
     const char* last_err = "no upstream available";
     ErrKind kind = kErrRefused;
     for (;;) {
+      const auto cnow = CoarseNow();
       if (!fresh_same) {
-        u = core_->Pick(tried);
+        u = core_->Pick(tried, cnow);
         if (u == nullptr) {
           error_ = last_err;
           if (!body_complete) req_keep_alive_ = false;
@@ -962,8 +1023,12 @@ class Session : public std::enable_shared_from_this<Session> {
         }
         tried |= core_->Bit(u);
       }
-      bool reused = false;
-      const char* aerr = co_await Acquire(u, !fresh_same, &reused, &kind);
+      if (up_.is_open()) {
+        error_code ig;
+        up_.close(ig);
+      }
+      const bool reused = !fresh_same && TakePooled(u, body_complete && !retried, cnow);
+      const char* aerr = reused ? nullptr : co_await Connect(u, &kind);
       fresh_same = false;
       if (aerr != nullptr) {
         upstream_ = u;
@@ -980,7 +1045,8 @@ class Session : public std::enable_shared_from_this<Session> {
       up_t0_ = Clock::now();
       wbufs_.assign(bufs_.begin(), bufs_.end());
       SetDeadline(Phase::kIo, opts_.idle_timeout);
-      error_code ec = co_await WriteAll(up_, wbufs_);
+      error_code ec;
+      if (!TryWrite(up_, wbufs_, ec)) ec = co_await WriteRest(up_, wbufs_);
       if (ec) {
         error_code ig;
         up_.close(ig);
@@ -1178,7 +1244,10 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       SetDeadline(Phase::kIo, opts_.idle_timeout);
       if (sendable > out_.begin) {
-        error_code ec = co_await WriteAll(client_, out_.rd(), sendable - out_.begin);
+        error_code ec;
+        const char* wp = out_.rd();
+        size_t wn = sendable - out_.begin;
+        if (!TryWrite(client_, wp, wn, ec)) ec = co_await WriteRest(client_, wp, wn);
         if (ec) co_return co_await ClientGone();
         response_started_ = true;
         out_.begin = sendable;
@@ -1198,13 +1267,20 @@ class Session : public std::enable_shared_from_this<Session> {
       chunk_base -= static_cast<int64_t>(shift);
       last_read_start = out_.end;
       size_t want = (strict_ && framing == BodyFraming::kUntilClose) ? out_.cap / 2 : SIZE_MAX;
-      auto [ec, n] = co_await ReadSome(up_, out_.space_buffer(want), true);
+      size_t n = 0;
+      error_code ec;
+      if (!TryRead(up_, out_.space_buffer(want), n, ec)) std::tie(ec, n) = co_await up_.async_read_some(out_.space_buffer(want), kTok);
       if (ec) {
         if (ec == asio::error::eof && framing == BodyFraming::kUntilClose && !timed_out_) {
           eof = true;
           continue;
         }
         if (pump_end_ == PumpEnd::kClientClosed) co_return co_await ClientGone();
+        if (pump_end_ == PumpEnd::kBadChunk || pump_end_ == PumpEnd::kTooLarge) {
+          // The pump dropped the upstream over the request body: 400/413 if nothing was sent.
+          ClassifyUpstreamFailure(ec);
+          co_return co_await FailExchange();
+        }
         error_ = timed_out_ ? "upstream timeout" : "upstream closed";
         upstream_->errors[timed_out_ ? kErrTimeout : kErrClosed]->Inc();
         co_return co_await AbortResponse();
@@ -1233,7 +1309,10 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!co_await RecordNow(true)) co_return false;
     }
     SetDeadline(Phase::kIo, opts_.idle_timeout);
-    error_code ec = co_await WriteAll(client_, out_.rd(), end_at - out_.begin);
+    error_code ec;
+    const char* wp = out_.rd();
+    size_t wn = end_at - out_.begin;
+    if (!TryWrite(client_, wp, wn, ec)) ec = co_await WriteRest(client_, wp, wn);
     if (ec) co_return co_await ClientGone();
     response_started_ = true;
     out_.Clear();
@@ -1327,7 +1406,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::shared_ptr<Core> core_;
   const ProxyOptions& opts_;
-  Strand ex_;
+  Executor ex_;
   Socket client_;
   Socket up_;
   asio::steady_timer watchdog_;
@@ -1354,8 +1433,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_wait_ = false;
 
   // Per request.
-  Clock::time_point t0_{}, up_t0_{}, request_deadline_{};
-  std::chrono::system_clock::time_point wall0_{};
+  Clock::time_point t0_{}, up_t0_{}, t_end_{}, request_deadline_{};
   bool request_active_ = false;
   int req_minor_ = 1;
   bool req_is_head_ = false, req_keep_alive_ = true;
@@ -1390,8 +1468,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
 awaitable<void> AcceptLoop(std::shared_ptr<Core> core) {
   for (;;) {
-    Strand strand = asio::make_strand(core->io);
-    auto [ec, sock] = co_await core->acceptor->async_accept(asio::any_io_executor(strand), kTok);
+    Executor ex = core->single_thread ? Executor(core->io.get_executor()) : Executor(asio::make_strand(core->io));
+    auto [ec, sock] = co_await core->acceptor->async_accept(ex, kTok);
     if (ec) {
       if (ec == asio::error::operation_aborted || !core->acceptor->is_open() || core->stopping.load()) break;
       log::Warn("accept failed", {{"error", ec.message()}});
@@ -1400,8 +1478,8 @@ awaitable<void> AcceptLoop(std::shared_ptr<Core> core) {
       continue;
     }
     if (core->stopping.load()) break;
-    auto s = std::make_shared<Session>(core, std::move(sock), strand);
-    asio::co_spawn(strand, Session::Run(std::move(s)), [](std::exception_ptr e) {
+    auto s = std::make_shared<Session>(core, std::move(sock), ex);
+    asio::co_spawn(ex, Session::Run(std::move(s)), [](std::exception_ptr e) {
       if (!e) return;
       try {
         std::rethrow_exception(e);
@@ -1447,6 +1525,7 @@ Status Proxy::Start() {
   if (c.acceptor) return Status::Internal("proxy: already started");
   if (c.opts.upstreams.empty()) return Status::InvalidArgument("proxy: no upstream configured");
   if (c.opts.buffer_size < 1024) c.opts.buffer_size = 1024;
+  c.single_thread = asio::use_service<asio::detail::scheduler>(c.io).concurrency_hint() == 1;
   auto& reg = metrics::Registry::Global();
   auto* errors = reg.AddCounter("hakone_gateway_upstream_errors_total", "Upstream failures by upstream and kind.", {"upstream", "kind"});
   for (auto& url : c.opts.upstreams) {

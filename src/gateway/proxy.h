@@ -10,7 +10,13 @@
 // are forwarded one at a time). Upstream connections are pooled per upstream (keep-alive, LIFO)
 // and upstreams are chosen round robin with passive health checks. Request and response bodies
 // are streamed through fixed per-connection buffers, never held whole. Upgrade (WebSocket)
-// connections are spliced both ways after the 101 is relayed.
+// connections are spliced both ways after the 101 is relayed; their event is recorded when the
+// 101 goes out (status 101, websocket=true; tunnelled bytes are not counted).
+//
+// Threads: if the io_context was created with concurrency hint 1 (`io_context(1)`, as Runtime
+// does for one thread) connections run directly on it; otherwise each connection gets a strand,
+// so the io_context may be run by any number of threads. The pool and health state are shared
+// under a mutex / atomics.
 #pragma once
 
 #include <chrono>

@@ -1261,6 +1261,67 @@ TEST(Proxy, BadUpstreamResponse) {
   EXPECT_NE(r->error.find("bad upstream response"), std::string::npos);
 }
 
+TEST(Proxy, EarlyResponseDuringUpload) {
+  // The upstream answers before reading the body (e.g. it rejects the upload): the response is
+  // relayed unchanged, the rest of the body is not waited for, and the connection is closed.
+  TestUpstream up([](UpConn& c) {
+    std::string head;
+    if (!c.ReadHead(&head)) return;
+    c.Send("HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope");
+    std::string sink;
+    while (RecvMore(c.fd, sink)) {
+    }
+  });
+  TestRecorder rec;
+  Harness h(Opts({up.url()}), &rec);
+  Client c(h.port());
+  ASSERT_TRUE(c.Send("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n" + std::string(20000, 'x')));
+  EXPECT_EQ(c.ReadResponse(), "HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope");
+  EXPECT_TRUE(c.WaitClosed());
+  auto r = rec.Get(0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(r->bytes_out, 4u);
+}
+
+TEST(Proxy, InterimResponsesRelayed) {
+  TestUpstream up(TestUpstream::Responder([](const std::string&) {
+    return "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" + Ok("final");
+  }));
+  Harness h(Opts({up.url()}), nullptr);
+  Client c(h.port());
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+  EXPECT_EQ(c.ReadResponse(), "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
+  EXPECT_EQ(c.ReadResponse(), Ok("final"));
+  // HTTP/1.0 clients do not get interim responses.
+  Client c10(h.port());
+  ASSERT_TRUE(c10.Send("GET / HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(c10.ReadResponse(), Ok("final"));
+}
+
+TEST(Proxy, IdleAndHeaderTimeouts) {
+  TestUpstream up(TestUpstream::Responder([](const std::string&) { return Ok("x"); }));
+  ProxyOptions o = Opts({up.url()});
+  o.idle_timeout = 300ms;
+  o.header_timeout = 300ms;
+  Harness h(o, nullptr);
+  {
+    // Idle keep-alive connection: closed after idle_timeout.
+    Client c(h.port());
+    ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+    EXPECT_EQ(c.ReadResponse(), Ok("x"));
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(c.WaitClosed(3s));
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 250ms);
+  }
+  {
+    // A head that never completes (slowloris): closed after header_timeout.
+    Client c(h.port());
+    ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nHost: h\r\nX-Slow: "));
+    EXPECT_TRUE(c.WaitClosed(3s));
+  }
+}
+
 TEST(Proxy, MultipleIoThreads) {
   TestUpstream up(TestUpstream::Responder([](const std::string& req) { return Ok(req.substr(0, req.find(' ', 5))); }));
   TestRecorder rec;
