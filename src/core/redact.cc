@@ -325,10 +325,11 @@ std::string Redactor::RedactJson(std::string_view body, bool* truncated_or_inval
   out.reserve(body.size());
   size_t i = 0, n = body.size();
   while (i < n) {
-    char c = body[i];
-    if (c != '"') {
-      out += c;
-      ++i;
+    if (body[i] != '"') {
+      size_t q = body.find('"', i);
+      if (q == std::string_view::npos) q = n;
+      out.append(body.substr(i, q - i));
+      i = q;
       continue;
     }
     bool terminated;
@@ -379,15 +380,24 @@ std::string Redactor::RedactForm(std::string_view form) const {
 }
 
 std::string Redactor::RedactText(std::string_view s) const {
-  // Pass 1: key/value pairs.
+  // Pass 1: key/value pairs. Only text with a ':' or '=' can hold one (the common case of a
+  // long body without either, e.g. a captured prefix, skips the pass).
   std::string a;
-  a.reserve(s.size());
   size_t n = s.size(), i = 0;
+  if (s.find_first_of(":=") == std::string_view::npos) {
+    a.assign(s);
+    i = n;
+  } else {
+    a.reserve(s.size());
+  }
   while (i < n) {
     char c = s[i];
     if (!IsKeyChar(c) || (i > 0 && IsKeyChar(s[i - 1]))) {
-      a += c;
-      ++i;
+      // Copy the run up to the next key start in one go.
+      size_t e = i + 1;
+      while (e < n && !(IsKeyChar(s[e]) && !IsKeyChar(s[e - 1]))) ++e;
+      a.append(s.substr(i, e - i));
+      i = e;
       continue;
     }
     size_t j = i;
@@ -455,17 +465,23 @@ std::string Redactor::RedactText(std::string_view s) const {
       i = e;
     }
   }
-  // Pass 2: bearer/basic credentials and JWT-looking tokens.
+  // Pass 2: bearer/basic credentials and JWT-looking tokens. Candidates start with b, B or e;
+  // the text between them is copied in runs, and not at all when nothing matched.
   std::string b;
-  b.reserve(a.size());
   n = a.size();
   i = 0;
+  size_t copied = 0;  // a[0, copied) is in b
   auto starts_word = [&](size_t p, std::string_view w) {
     if (p + w.size() > n) return false;
     if (p > 0 && IsAlnum(a[p - 1])) return false;
     return EqualsIgnoreCase(std::string_view(a).substr(p, w.size()), w);
   };
   while (i < n) {
+    char c = a[i];
+    if (c != 'b' && c != 'B' && c != 'e') {
+      ++i;
+      continue;
+    }
     std::string_view scheme;
     if (starts_word(i, "bearer")) scheme = std::string_view(a).substr(i, 6);
     else if (starts_word(i, "basic")) scheme = std::string_view(a).substr(i, 5);
@@ -476,9 +492,9 @@ std::string Redactor::RedactText(std::string_view s) const {
       size_t e = k;
       while (e < n && IsTokenChar(a[e])) ++e;
       if (k > sp && e - k >= 6) {
-        b.append(a, i, k - i);
+        b.append(a, copied, k - copied);
         b += kRedacted;
-        i = e;
+        i = copied = e;
         continue;
       }
     }
@@ -487,13 +503,16 @@ std::string Redactor::RedactText(std::string_view s) const {
       int dots = 0;
       while (e < n && (IsAlnum(a[e]) || a[e] == '-' || a[e] == '_' || a[e] == '.')) dots += a[e++] == '.';
       if (dots >= 2 && e - i >= 16) {
+        b.append(a, copied, i - copied);
         b += kRedacted;
-        i = e;
+        i = copied = e;
         continue;
       }
     }
-    b += a[i++];
+    ++i;
   }
+  if (copied == 0) return a;
+  b.append(a, copied, n - copied);
   return b;
 }
 
