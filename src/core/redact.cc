@@ -1,5 +1,7 @@
 #include "core/redact.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -161,9 +163,17 @@ size_t SkipJsonValue(std::string_view s, size_t k) {
   return j;
 }
 
-inline bool IsKeyChar(char c) {
-  return IsAlnum(c) || c == '_' || c == '-' || c == '.' || c == '[' || c == ']';
-}
+struct KeyCharTable {
+  bool t[256] = {};
+  KeyCharTable() {
+    for (int c = 0; c < 256; ++c) {
+      char ch = static_cast<char>(c);
+      t[c] = IsAlnum(ch) || ch == '_' || ch == '-' || ch == '.' || ch == '[' || ch == ']';
+    }
+  }
+};
+const KeyCharTable kKeyChars;
+inline bool IsKeyChar(char c) { return kKeyChars.t[static_cast<unsigned char>(c)]; }
 inline bool IsTokenChar(char c) {
   return IsAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=';
 }
@@ -306,8 +316,8 @@ void RedactValue(const Redactor& r, boost::json::value& v) {
 
 }  // namespace
 
-std::string Redactor::RedactJson(std::string_view body, bool* truncated_or_invalid) const {
-  {
+std::string Redactor::RedactJson(std::string_view body, bool* truncated_or_invalid, bool known_truncated) const {
+  if (!known_truncated) {
     boost::json::monotonic_resource mr;
     boost::json::parse_options opts;
     opts.max_depth = 64;
@@ -476,12 +486,17 @@ std::string Redactor::RedactText(std::string_view s) const {
     if (p > 0 && IsAlnum(a[p - 1])) return false;
     return EqualsIgnoreCase(std::string_view(a).substr(p, w.size()), w);
   };
+  // Next occurrence of each candidate first letter, found with memchr (vectorised) and cached.
+  size_t next_b = 0, next_B = 0, next_e = 0;
+  auto next_of = [&](char ch, size_t& cache) {
+    if (cache >= i && (cache == n || a[cache] == ch)) return cache;
+    const void* p = std::memchr(a.data() + i, ch, n - i);
+    cache = p ? static_cast<size_t>(static_cast<const char*>(p) - a.data()) : n;
+    return cache;
+  };
   while (i < n) {
-    char c = a[i];
-    if (c != 'b' && c != 'B' && c != 'e') {
-      ++i;
-      continue;
-    }
+    i = std::min({next_of('b', next_b), next_of('B', next_B), next_of('e', next_e)});
+    if (i >= n) break;
     std::string_view scheme;
     if (starts_word(i, "bearer")) scheme = std::string_view(a).substr(i, 6);
     else if (starts_word(i, "basic")) scheme = std::string_view(a).substr(i, 5);

@@ -50,7 +50,9 @@ class Redactor {
   // Anything else (a truncated prefix, invalid JSON) comes back as text redacted by a tolerant
   // scanner (`"password": "..."`-looking pairs, even unterminated, then RedactText), and
   // *truncated_or_invalid is set to true: such output is text, not JSON.
-  std::string RedactJson(std::string_view body, bool* truncated_or_invalid) const;
+  // known_truncated: the caller knows `body` is a cut-off prefix, so the (failing) full parse is
+  // skipped and the tolerant scanner runs directly.
+  std::string RedactJson(std::string_view body, bool* truncated_or_invalid, bool known_truncated = false) const;
   // Redacts application/x-www-form-urlencoded text or a query string (no leading '?'): values of
   // secret names (matched after url-decoding, so "user%5Bpassword%5D" counts) become
   // "[REDACTED]"; everything else is kept byte for byte. '&' and ';' both separate pairs.

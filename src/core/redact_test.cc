@@ -132,6 +132,12 @@ TEST(Redactor, TruncatedOrInvalidJsonNeverLeaks) {
     EXPECT_FALSE(Has(out, "hun")) << len << ": " << out;
     EXPECT_FALSE(Has(out, "98")) << len << ": " << out;
     EXPECT_FALSE(Has(out, "tk-")) << len << ": " << out;
+    // The caller may say the prefix is cut off: the same redaction without the full parse.
+    if (len != full.size()) {
+      bool bad2 = false;
+      EXPECT_EQ(r.RedactJson(full.substr(0, len), &bad2, /*known_truncated=*/true), out) << len;
+      EXPECT_TRUE(bad2);
+    }
   }
   bool bad = false;
   std::string out = r.RedactJson(R"({"user":"bob","password":"hun)", &bad);

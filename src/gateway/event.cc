@@ -657,7 +657,7 @@ std::string EventBuilder::Build(const RequestRecord& rec, std::string_view user)
     switch (KindOf(MediaType(ct))) {
       case BodyKind::kJson: {
         bool text = true;
-        std::string body = m.redactor.RedactJson(rec.body_prefix, &text);
+        std::string body = m.redactor.RedactJson(rec.body_prefix, &text, rec.body_truncated);
         if (text) {
           AppendString(out, body);
         } else {
