@@ -108,13 +108,25 @@ with open(f"{w}/get.lua", "w") as f:
     f.write('done = function(summary, latency, requests)\n  io.write(string.format("NON2XX %d\\n", summary.errors.status))\nend\n')
 PY
 
-# run_wrk PORT SCRIPT → "rps p50_ms p99_ms requests non2xx"
+# CPU seconds (user+system, in clock ticks) used so far by the given processes: on a shared,
+# noisy machine CPU per request is steadier than requests/s.
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
+proxy_pids() {  # $1 = port: the proxy's own processes (nginx: master + workers)
+  if [ "$1" = "$NGX" ]; then local m; m=$(cat "$work/px/nginx.pid"); echo "$m $(pgrep -P "$m" | tr '\n' ' ')"; else echo "$HK_PID"; fi
+}
+TICKS=$(getconf CLK_TCK)
+
+# run_wrk PORT SCRIPT → "rps p50_ms p99_ms requests non2xx cpu_us_per_request"
 run_wrk() {
-  local out
+  local out t0 t1 pids
+  pids=$(proxy_pids "$1")
+  t0=$(cpu_ticks $pids)
   out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$work/$2.lua" "http://127.0.0.1:$1/candidates/42" 2>&1)
-  python3 - "$out" <<'PY'
+  t1=$(cpu_ticks $pids)
+  python3 - "$out" "$((t1 - t0))" "$TICKS" <<'PY'
 import re, sys
 o = sys.argv[1]
+ticks, hz = int(sys.argv[2]), int(sys.argv[3])
 def ms(tag):
     m = re.search(r"^\s*" + tag + r"%\s+([\d.]+)(us|ms|s)", o, re.M)
     if not m: return float("nan")
@@ -124,7 +136,8 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", o).group(1))
 reqs = int(re.search(r"(\d+) requests in", o).group(1))
 non = re.search(r"NON2XX (\d+)", o)
 sock = re.search(r"Socket errors: (.*)", o)
-print(f"{rps:.0f} {ms('50'):.3f} {ms('99'):.3f} {reqs} {int(non.group(1)) if non else -1}" + (" SOCKERR" if sock else ""))
+cpu_us = ticks / hz * 1e6 / max(reqs, 1)
+print(f"{rps:.0f} {ms('50'):.3f} {ms('99'):.3f} {reqs} {int(non.group(1)) if non else -1} {cpu_us:.1f}" + (" SOCKERR" if sock else ""))
 PY
 }
 
@@ -160,14 +173,16 @@ for mode in batch strict; do
 done
 
 echo
-printf "%-16s %12s %9s %9s   %12s %9s %9s   %7s %9s\n" "load" "nginx req/s" "p50 ms" "p99 ms" "hakone req/s" "p50 ms" "p99 ms" "ratio" "p99 ratio"
+printf "%-16s %12s %9s %9s %8s   %12s %9s %9s %8s   %7s %9s %9s\n" "load" "nginx req/s" "p50 ms" "p99 ms" "cpu µs" "hakone req/s" "p50 ms" "p99 ms" "cpu µs" "ratio" "p99 ratio" "cpu ratio"
 for mode in batch strict; do
   for load in get post1k post64k; do
-    set -- ${best[$mode/$load/nginx]}; nr=$1; np50=$2; np99=$3
-    set -- ${best[$mode/$load/hakone]}; hr=$1; hp50=$2; hp99=$3
+    set -- ${best[$mode/$load/nginx]}; nr=$1; np50=$2; np99=$3; nc=$6
+    set -- ${best[$mode/$load/hakone]}; hr=$1; hp50=$2; hp99=$3; hc=$6
     ratio=$(python3 -c "print(f'{$hr/$nr:.2f}x')")
     p99r=$(python3 -c "print(f'{$hp99/$np99:.2f}x' if $np99 > 0 else 'n/a')")
-    printf "%-16s %12s %9s %9s   %12s %9s %9s   %7s %9s\n" "$mode/$load" "$nr" "$np50" "$np99" "$hr" "$hp50" "$hp99" "$ratio" "$p99r"
+    cpur=$(python3 -c "print(f'{$nc/$hc:.2f}x' if $hc > 0 else 'n/a')")
+    printf "%-16s %12s %9s %9s %8s   %12s %9s %9s %8s   %7s %9s %9s\n" "$mode/$load" "$nr" "$np50" "$np99" "$nc" "$hr" "$hp50" "$hp99" "$hc" "$ratio" "$p99r" "$cpur"
   done
 done
+echo "(cpu µs = the proxy's own CPU time per request, user+system; cpu ratio = nginx/hakone, > 1 means hakone uses less)"
 echo "(best of $ROUNDS alternating rounds, wrk -t1 -c$CONNS -d$DURATION; targets: batch ≥ 1.2x with p99 no worse, strict ≥ 0.8x)"
