@@ -1,5 +1,7 @@
 #include "core/resp_client.h"
 
+#include "testing/test_servers.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -22,77 +24,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-// A real redis-server on a free loopback port, in a temporary directory, killed at the end.
-class RedisServer {
- public:
-  ~RedisServer() { Cleanup(); }
-  bool Start(std::vector<std::string> extra = {}, uint16_t port = 0) {
-    if (dir_.empty()) {
-      char tmpl[] = "/tmp/hakone-redis-XXXXXX";
-      if (!mkdtemp(tmpl)) return false;
-      dir_ = tmpl;
-    }
-    port_ = port ? port : FreePort();
-    std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir_};
-    args.insert(args.end(), extra.begin(), extra.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      int log = open((dir_ + "/redis.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      dup2(log, 1);
-      dup2(log, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv("/usr/bin/redis-server", argv.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 100; ++i) {
-      int fd = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(port_);
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      close(fd);
-      if (ok) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-  void Stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-  void Cleanup() {
-    Stop();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-    dir_.clear();
-  }
-  uint16_t port() const { return port_; }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-  std::string dir_;
-};
+using testing::FreePort;
+using testing::RedisServer;
 
 // A fake server on a loopback port: for each connection, `script` gets the socket.
 class FakeServer {

@@ -24,6 +24,7 @@
 
 #include "core/metrics.h"
 #include "core/resp_client.h"
+#include "testing/test_servers.h"
 
 namespace hakone::gateway {
 namespace {
@@ -32,66 +33,14 @@ using namespace std::chrono_literals;
 
 // ---- helpers --------------------------------------------------------------------------------
 
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+using hakone::testing::FreePort;
+using hakone::testing::RedisServer;
+
+void RedisCmd(const RedisServer& redis, std::vector<std::string> args) {
+  auto r = RespCommandSync(redis.url(), std::move(args));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_FALSE(r->is_error()) << r->str;
 }
-
-// A real redis-server on a free loopback port, in a temporary directory, killed at the end.
-class RedisServer {
- public:
-  ~RedisServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-  bool Start() {
-    char tmpl[] = "/tmp/hakone-redis-XXXXXX";
-    if (!mkdtemp(tmpl)) return false;
-    dir_ = tmpl;
-    port_ = FreePort();
-    std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir_};
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      int log = open((dir_ + "/redis.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      dup2(log, 1);
-      dup2(log, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv("/usr/bin/redis-server", argv.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 100; ++i) {
-      auto r = RespCommandSync(url(), {"PING"}, 200ms);
-      if (r.ok() && r->str == "PONG") return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
-  void Cmd(std::vector<std::string> args) {
-    auto r = RespCommandSync(url(), std::move(args));
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    ASSERT_FALSE(r->is_error()) << r->str;
-  }
-
- private:
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-  std::string dir_;
-};
 
 std::string B64Url(std::string_view in) {
   static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -339,12 +288,12 @@ session = { cookie = "sid", store = "redis://:pw@127.0.0.1:6390/2", key_prefix =
 TEST(Identity, SessionsFromRedisStringsAndHashes) {
   RedisServer redis;
   ASSERT_TRUE(redis.Start());
-  redis.Cmd({"SET", "sess:abc", R"({"user":{"id":"u-17","name":"Alice"},"csrf":"x"})"});
-  redis.Cmd({"SET", "sess:num", R"({"user":{"id":99}})"});
-  redis.Cmd({"SET", "sess:nouser", R"({"flash":"hi"})"});
-  redis.Cmd({"SET", "sess:notjson", "php|serialized"});
-  redis.Cmd({"HSET", "sess:h1", "user.id", "hash-user"});
-  redis.Cmd({"HSET", "sess:h2", "user", R"({"id":"nested-hash-user"})"});
+  RedisCmd(redis, {"SET", "sess:abc", R"({"user":{"id":"u-17","name":"Alice"},"csrf":"x"})"});
+  RedisCmd(redis, {"SET", "sess:num", R"({"user":{"id":99}})"});
+  RedisCmd(redis, {"SET", "sess:nouser", R"({"flash":"hi"})"});
+  RedisCmd(redis, {"SET", "sess:notjson", "php|serialized"});
+  RedisCmd(redis, {"HSET", "sess:h1", "user.id", "hash-user"});
+  RedisCmd(redis, {"HSET", "sess:h2", "user", R"({"id":"nested-hash-user"})"});
 
   asio::io_context io;
   IdentityOptions o;
@@ -365,13 +314,13 @@ TEST(Identity, SessionsFromRedisStringsAndHashes) {
   EXPECT_EQ(ResolveNow(io, r, with_cookie("h1")), "hash-user");
   EXPECT_EQ(ResolveNow(io, r, with_cookie("h2")), "nested-hash-user");
   // After switching to hashes, strings still work.
-  redis.Cmd({"SET", "sess:late", R"({"user":{"id":"late-user"}})"});
+  RedisCmd(redis, {"SET", "sess:late", R"({"user":{"id":"late-user"}})"});
   EXPECT_EQ(ResolveNow(io, r, with_cookie("late")), "late-user");
   // No cookie, or the header rule first.
   EXPECT_EQ(*r.ResolveSync(Req({{"Cookie", "a=b"}})), "anonymous");
   EXPECT_EQ(*r.ResolveSync(Req({{"Cookie", "PLAY_SESSION=abc"}, {"X-User-Id", "hdr"}})), "hdr");
   // Cached for cache_ttl: a deleted session still resolves until then.
-  redis.Cmd({"DEL", "sess:abc"});
+  RedisCmd(redis, {"DEL", "sess:abc"});
   EXPECT_EQ(ResolveNow(io, r, a), "u-17");
 
   // A small cache evicts the least recently used session.
@@ -387,7 +336,7 @@ TEST(Identity, SessionsFromRedisStringsAndHashes) {
   EXPECT_TRUE(r3.ResolveSync(with_cookie("late")).has_value());
 
   // Many concurrent lookups from two threads share one pipelined connection and the cache.
-  for (int i = 0; i < 50; ++i) redis.Cmd({"SET", "sess:c" + std::to_string(i), R"({"user":{"id":"cu)" + std::to_string(i) + R"("}})"});
+  for (int i = 0; i < 50; ++i) RedisCmd(redis, {"SET", "sess:c" + std::to_string(i), R"({"user":{"id":"cu)" + std::to_string(i) + R"("}})"});
   IdentityResolver rc(io, small);
   std::vector<RequestRecord> recs;
   for (int i = 0; i < 200; ++i) recs.push_back(with_cookie("c" + std::to_string(i % 50)));
@@ -416,9 +365,9 @@ TEST(Identity, SessionsFromRedisStringsAndHashes) {
   IdentityOptions shortttl = o;
   shortttl.session.cache_ttl = 50ms;
   IdentityResolver r2(io, shortttl);
-  redis.Cmd({"SET", "sess:t", R"({"user":{"id":"t1"}})"});
+  RedisCmd(redis, {"SET", "sess:t", R"({"user":{"id":"t1"}})"});
   EXPECT_EQ(ResolveNow(io, r2, with_cookie("t")), "t1");
-  redis.Cmd({"SET", "sess:t", R"({"user":{"id":"t2"}})"});
+  RedisCmd(redis, {"SET", "sess:t", R"({"user":{"id":"t2"}})"});
   std::this_thread::sleep_for(80ms);
   EXPECT_EQ(r2.ResolveSync(with_cookie("t")), std::nullopt);
   EXPECT_EQ(ResolveNow(io, r2, with_cookie("t")), "t2");
