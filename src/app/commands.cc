@@ -63,14 +63,14 @@ int RunComponents(Runtime& rt, std::vector<std::unique_ptr<Component>>& comps, c
 
 int RunServe(int argc, char** argv) {
   std::string config_path;
-  FlagSet f("hakone serve", "Runs every component whose section is present in the config file, in one process.");
-  f.String("config", &config_path, "FILE", "the hakone.toml to run (required)");
-  f.Epilog("Example:\n  hakone serve --config examples/hakone.toml");
+  StoreServeFlags store_flags;
+  FlagSet f("hakone serve", "Runs every component whose section is present in the config file, in one process.\n"
+            "Without --config: the event store and its Elasticsearch-compatible API.");
+  f.String("config", &config_path, "FILE", "the hakone.toml to run");
+  f.String("listen", &store_flags.listen, "ADDR", "Elasticsearch-compatible API address (default 127.0.0.1:9200)");
+  f.String("data-dir", &store_flags.data_dir, "DIR", "where the store keeps its data (default ./hakone-data)");
+  f.Epilog("Examples:\n  hakone serve --config examples/hakone.toml\n  hakone serve --listen 127.0.0.1:9200 --data-dir ./data");
   if (int rc = f.ParseOrExit(argc, argv); rc >= 0) return rc;
-  if (config_path.empty()) {
-    std::fprintf(stderr, "hakone serve: --config FILE is required\n");
-    return 2;
-  }
   auto cfg = LoadConfig(config_path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "hakone serve: %s\n", cfg.status().message().c_str());
@@ -84,6 +84,11 @@ int RunServe(int argc, char** argv) {
     if (!gw.ok()) return Fail("serve", gw.status());
     comps.push_back(std::move(*gw));
   }
+  if (Status st = AddStoreComponent(rt, *cfg, config_path.empty(), store_flags, &comps); !st.ok()) return Fail("serve", st);
+  if (Status st = AddSessionsComponent(rt, *cfg, &comps); !st.ok()) return Fail("serve", st);
+  if (Status st = AddAgentComponent(*cfg, &comps); !st.ok()) return Fail("serve", st);
+  if (Status st = AddConsoleComponent(rt, *cfg, &comps); !st.ok()) return Fail("serve", st);
+  if (Status st = AddGraphComponent(rt, *cfg, &comps); !st.ok()) return Fail("serve", st);
   if (comps.empty()) {
     std::fprintf(stderr, "hakone serve: %s has no component section ([gateway], ...)\n", config_path.c_str());
     return 2;

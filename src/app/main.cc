@@ -23,6 +23,13 @@ const Command kCommands[] = {
      hakone::app::RunSampleApp},
     {"demo", "run the gateway in front of the sample app, send traffic, show the operation log",
      hakone::app::RunDemo},
+    {"agent", "collect logs per environment: sources -> transforms -> durable spool -> sinks", hakone::app::RunAgent},
+    {"search", "search tools: reindex (copy indices between Elasticsearch-compatible endpoints)", hakone::app::RunSearch},
+    {"logs", "search and tail events in the store from the command line (search|tail)", hakone::app::RunLogs},
+    {"sessions", "Redis/memcached-protocol session store: cache tier + durable tier", hakone::app::RunSessions},
+    {"console", "the web console at /ui/: operation log, logs, alerts, graph, crawler, sessions", hakone::app::RunConsole},
+    {"graph", "people-companies graph: sample|build|query|serve|run|recommend|export|verify", hakone::app::RunGraph},
+    {"crawl", "polite, resumable crawler that extracts JobPostings (scheduled batch job)", hakone::app::RunCrawl},
 };
 
 void PrintHelp() {

@@ -197,6 +197,7 @@ struct SearchResult {
   // Pruning statistics (for metrics and `profile`-style debugging).
   uint64_t blocks_scanned = 0;
   uint64_t blocks_pruned = 0;
+  uint64_t blocks_damaged = 0;  // skipped because their checksum failed (logged; see stats())
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -242,6 +243,10 @@ struct EventStoreOptions {
   std::chrono::seconds segment_span{86400};  // time partitioning: one segment per UTC day at most
   int zstd_level = 3;
   bool auto_create_streams = true;  // writing to a missing stream creates it (ES default)
+  // How often the background thread applies retention and compacts small blocks, and how long
+  // an idle head stays in memory (WAL-backed) before it is flushed to blocks.
+  std::chrono::milliseconds maintenance_interval{10000};
+  std::chrono::milliseconds head_flush_interval{10000};
 };
 
 struct EventStoreStats {

@@ -1,0 +1,856 @@
+// The crawl loop: scheduler (per-host politeness), workers, state, outputs, summary.
+#include <openssl/evp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/log.h"
+#include "core/sqlite.h"
+#include "crawl/crawl.h"
+#include "crawl/extract.h"
+#include "crawl/outputs.h"
+#include "crawl/robots.h"
+#include "crawl/sitemap.h"
+
+namespace hakone::crawl {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace json = boost::json;
+
+int64_t NowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string Rfc3339Now() {
+  time_t t = time(nullptr);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+std::string Hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// Retry-After: delta-seconds or an HTTP-date.
+std::optional<std::chrono::milliseconds> ParseRetryAfter(const std::string& v) {
+  if (v.empty()) return std::nullopt;
+  char* end = nullptr;
+  long secs = std::strtol(v.c_str(), &end, 10);
+  if (end != v.c_str() && *end == '\0' && secs >= 0) return std::chrono::milliseconds(secs * 1000);
+  struct tm tm {};
+  if (strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
+    int64_t when = timegm(&tm);
+    int64_t d = when - NowUnix();
+    return std::chrono::milliseconds(std::max<int64_t>(0, d) * 1000);
+  }
+  return std::nullopt;
+}
+
+enum class Kind : int { kPage = 0, kSitemap = 1 };
+
+struct Item {
+  std::string url;
+  int depth = 0;
+  Kind kind = Kind::kPage;
+  int attempts = 0;
+  std::vector<std::string> chain;  // redirect hops so far (loop detection)
+};
+
+struct Host {
+  std::string origin;  // "http://host:port"
+  std::string host;    // for sharding and same-site checks
+  std::deque<Item> queue;
+  int active = 0;
+  Clock::time_point next_ok{};
+  double delay_s = 0;       // adaptive delay
+  double min_delay_s = 0;   // max(config delay, Crawl-delay)
+  enum { kUnknown, kFetching, kReady } robots_state = kUnknown;
+  Robots robots;
+  bool robots_error = false;
+  Clock::time_point robots_expires{};
+};
+
+struct History {
+  std::string etag, last_modified, content_hash, links;  // links: '\n'-joined canonical URLs
+};
+
+log::Field LabelsField(const std::map<std::string, std::string>& labels) {
+  log::Field f("logging.googleapis.com/labels", "");
+  json::object o;
+  for (const auto& [k, v] : labels) o[k] = v;
+  f.json = json::serialize(o);
+  return f;
+}
+
+class Crawler {
+ public:
+  Crawler(const CrawlConfig& cfg, const std::atomic<bool>* stop) : cfg_(cfg), stop_(stop), pool_(cfg.fetch) {
+    labels_ = cfg.labels;
+    labels_.emplace("component", "crawl");
+    labels_.emplace("shard", std::to_string(cfg.shard_index));
+  }
+
+  CrawlSummary Run();
+
+ private:
+  log::Field L() const { return LabelsField(labels_); }
+  Status OpenState();
+  Status Checkpoint();  // commits the open state transaction
+  void StateExec(SqliteStmt& st, std::initializer_list<std::string_view> params, int64_t i1 = INT64_MIN,
+                 int64_t i2 = INT64_MIN);
+  // Enqueues a canonical URL if new, in this shard and allowed by the filters. REQUIRES mu_.
+  void EnqueueLocked(const std::string& url, int depth, Kind kind, bool front = false,
+                     std::vector<std::string> chain = {});
+  void Worker();
+  void FetchRobots(Host* h, Fetcher& f);
+  void FetchItem(Host* h, Item item, Fetcher& f);
+  void Done(const Item& item, int state);  // frontier row: 1 done, 2 failed. REQUIRES mu_.
+  void CountError(const std::string& kind, const Item& item, const std::string& detail);  // REQUIRES mu_
+  void Emit(const PageDoc& page, const std::vector<PostingDoc>& postings);
+  bool RetryLocked(Host* h, Item item, std::chrono::milliseconds wait);
+
+  const CrawlConfig& cfg_;
+  const std::atomic<bool>* stop_;
+  FetcherPool pool_;
+  std::map<std::string, std::string> labels_;
+  std::optional<UrlFilter> filter_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<std::string, std::unique_ptr<Host>> hosts_;
+  std::vector<Host*> host_order_;
+  size_t rr_ = 0;
+  std::unordered_set<std::string> seen_;
+  std::unordered_map<std::string, History> history_;
+  std::unordered_set<std::string> run_hashes_;
+  int total_active_ = 0;
+  int64_t fetches_started_ = 0;
+  bool stopping_ = false, finished_ = false;
+  Clock::time_point deadline_;
+  CrawlSummary sum_;
+
+  // state (guarded by mu_)
+  SqliteDb db_;
+  SqliteStmt ins_frontier_, upd_frontier_, put_history_, put_robots_;
+  int64_t run_id_ = 0;
+  int pending_ops_ = 0;
+  Clock::time_point last_commit_ = Clock::now();
+
+  // outputs (guarded by out_mu_)
+  std::mutex out_mu_;
+  std::vector<std::unique_ptr<Output>> outputs_;
+  Status output_error_;
+};
+
+Status Crawler::OpenState() {
+  HAKONE_ASSIGN_OR_RETURN(db_, SqliteDb::Open(cfg_.state_path));
+  HAKONE_RETURN_IF_ERROR(db_.Exec(
+      "CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, started_at INTEGER NOT NULL, finished_at INTEGER,"
+      " status TEXT);"
+      "CREATE TABLE IF NOT EXISTS frontier(url TEXT PRIMARY KEY, depth INTEGER NOT NULL, kind INTEGER NOT NULL,"
+      " state INTEGER NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS history(url TEXT PRIMARY KEY, status INTEGER, etag TEXT, last_modified TEXT,"
+      " content_hash TEXT, links TEXT, fetched_at INTEGER);"
+      "CREATE TABLE IF NOT EXISTS robots(origin TEXT PRIMARY KEY, status INTEGER, body TEXT, expires_at INTEGER);"));
+  HAKONE_ASSIGN_OR_RETURN(ins_frontier_, db_.Prepare("INSERT OR IGNORE INTO frontier(url,depth,kind,state) VALUES(?1,?2,?3,0)"));
+  HAKONE_ASSIGN_OR_RETURN(upd_frontier_, db_.Prepare("UPDATE frontier SET state=?2 WHERE url=?1"));
+  HAKONE_ASSIGN_OR_RETURN(put_history_, db_.Prepare(
+      "INSERT OR REPLACE INTO history(url,status,etag,last_modified,content_hash,links,fetched_at)"
+      " VALUES(?1,?6,?2,?3,?4,?5,?7)"));
+  HAKONE_ASSIGN_OR_RETURN(put_robots_, db_.Prepare(
+      "INSERT OR REPLACE INTO robots(origin,status,body,expires_at) VALUES(?1,?3,?2,?4)"));
+
+  // An unfinished last run is resumed; otherwise a new run starts from the seeds.
+  bool resume = false;
+  {
+    HAKONE_ASSIGN_OR_RETURN(auto st, db_.Prepare("SELECT id, finished_at IS NULL FROM runs ORDER BY id DESC LIMIT 1"));
+    HAKONE_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (row && st.Int(1) == 1) {
+      resume = true;
+      run_id_ = st.Int(0);
+    }
+  }
+  {
+    HAKONE_ASSIGN_OR_RETURN(auto st, db_.Prepare("SELECT url, etag, last_modified, content_hash, links FROM history"));
+    while (true) {
+      HAKONE_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      History h{std::string(st.Text(1)), std::string(st.Text(2)), std::string(st.Text(3)), std::string(st.Text(4))};
+      history_.emplace(std::string(st.Text(0)), std::move(h));
+    }
+  }
+  HAKONE_RETURN_IF_ERROR(db_.Exec("BEGIN"));
+  if (resume) {
+    sum_.resumed = true;
+    HAKONE_ASSIGN_OR_RETURN(auto st, db_.Prepare("SELECT url, depth, kind, state FROM frontier"));
+    std::vector<Item> pending;
+    while (true) {
+      HAKONE_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      std::string url(st.Text(0));
+      seen_.insert(url);
+      if (st.Int(3) == 0) pending.push_back(Item{url, static_cast<int>(st.Int(1)), static_cast<Kind>(st.Int(2))});
+    }
+    for (auto& it : pending) {
+      seen_.erase(it.url);
+      EnqueueLocked(it.url, it.depth, it.kind);
+    }
+    log::Info("crawl: resuming an unfinished run", {L(), {"run_id", static_cast<long long>(run_id_)},
+                                                     {"pending", static_cast<long long>(pending.size())}});
+  } else {
+    HAKONE_RETURN_IF_ERROR(db_.Exec("DELETE FROM frontier"));
+    HAKONE_ASSIGN_OR_RETURN(auto st, db_.Prepare("INSERT INTO runs(started_at) VALUES(?1)"));
+    HAKONE_RETURN_IF_ERROR(st.Bind(1, NowUnix()));
+    HAKONE_ASSIGN_OR_RETURN(bool r, st.Step());
+    (void)r;
+    run_id_ = db_.LastInsertRowid();
+    for (const auto& s : cfg_.sitemaps) {
+      auto c = CanonicalUrl(s);
+      if (c.ok()) EnqueueLocked(*c, 0, Kind::kSitemap);
+    }
+    for (const auto& s : cfg_.seeds) {
+      auto c = CanonicalUrl(s);
+      if (c.ok()) EnqueueLocked(*c, 0, Kind::kPage);
+    }
+  }
+  return Checkpoint();
+}
+
+Status Crawler::Checkpoint() {
+  pending_ops_ = 0;
+  last_commit_ = Clock::now();
+  HAKONE_RETURN_IF_ERROR(db_.Exec("COMMIT"));
+  return db_.Exec("BEGIN");
+}
+
+void Crawler::StateExec(SqliteStmt& st, std::initializer_list<std::string_view> params, int64_t i1, int64_t i2) {
+  (void)st.Reset();
+  st.ClearBindings();
+  int i = 1;
+  for (auto p : params) (void)st.Bind(i++, p);
+  if (i1 != INT64_MIN) (void)st.Bind(i++, i1);
+  if (i2 != INT64_MIN) (void)st.Bind(i++, i2);
+  auto r = st.Step();
+  if (!r.ok()) log::Error("crawl: state write failed", {L(), {"error", r.status().ToString()}});
+  if (++pending_ops_ >= 1000 || Clock::now() - last_commit_ > std::chrono::seconds(2)) {
+    if (Status s = Checkpoint(); !s.ok()) log::Error("crawl: state commit failed", {L(), {"error", s.ToString()}});
+  }
+}
+
+void Crawler::EnqueueLocked(const std::string& url, int depth, Kind kind, bool front, std::vector<std::string> chain) {
+  if (seen_.count(url)) return;
+  auto parts = SplitUrl(url);
+  if (!parts.ok()) return;
+  if (kind == Kind::kPage) {
+    std::string why = filter_->Check(url, parts->host, depth);
+    if (!why.empty()) {
+      ++sum_.filtered;
+      return;
+    }
+  }
+  if (cfg_.shard_count > 1 &&
+      static_cast<int>(Fnv1a64(parts->host) % static_cast<uint64_t>(cfg_.shard_count)) != cfg_.shard_index) {
+    return;  // another pod's host
+  }
+  seen_.insert(url);
+  std::string origin = parts->scheme + "://" + parts->authority;
+  auto& h = hosts_[origin];
+  if (!h) {
+    h = std::make_unique<Host>();
+    h->origin = origin;
+    h->host = parts->host;
+    h->min_delay_s = std::chrono::duration<double>(cfg_.delay).count();
+    h->delay_s = h->min_delay_s;
+    host_order_.push_back(h.get());
+    // robots.txt cached by an earlier run and not expired yet
+    if (auto st = db_.Prepare("SELECT status, body, expires_at FROM robots WHERE origin=?1"); st.ok()) {
+      (void)st->Bind(1, origin);
+      auto row = st->Step();
+      int64_t left = row.ok() && *row ? st->Int(2) - NowUnix() : 0;
+      if (left > 0) {
+        int status = static_cast<int>(st->Int(0));
+        h->robots = status >= 500 ? Robots::DisallowAll()
+                    : status >= 400 ? Robots()
+                                    : Robots::Parse(st->Text(1), cfg_.fetch.user_agent);
+        h->robots_error = status >= 500;
+        h->robots_state = Host::kReady;
+        h->robots_expires = Clock::now() + std::chrono::seconds(left);
+        if (auto d = h->robots.CrawlDelay()) {
+          h->min_delay_s = std::max(h->min_delay_s, std::min(*d, std::chrono::duration<double>(cfg_.max_delay).count()));
+          h->delay_s = std::max(h->delay_s, h->min_delay_s);
+        }
+      }
+    }
+  }
+  Item it{url, depth, kind, 0, std::move(chain)};
+  if (front) {
+    h->queue.push_front(std::move(it));
+  } else {
+    h->queue.push_back(std::move(it));
+  }
+  StateExec(ins_frontier_, {url}, depth, static_cast<int64_t>(kind));
+  cv_.notify_one();
+}
+
+void Crawler::Done(const Item& item, int state) { StateExec(upd_frontier_, {item.url}, state); }
+
+void Crawler::CountError(const std::string& kind, const Item& item, const std::string& detail) {
+  sum_.errors[kind]++;
+  log::Warn("crawl: fetch failed", {L(), {"url", item.url}, {"kind", kind}, {"detail", detail},
+                                    {"attempts", item.attempts + 1}});
+}
+
+bool Crawler::RetryLocked(Host* h, Item item, std::chrono::milliseconds wait) {
+  if (item.attempts >= cfg_.retries) return false;
+  ++item.attempts;
+  ++sum_.retries;
+  wait = std::min(wait, cfg_.max_delay);
+  h->next_ok = std::max(h->next_ok, Clock::now() + wait);
+  h->queue.push_front(std::move(item));
+  return true;
+}
+
+void Crawler::Emit(const PageDoc& page, const std::vector<PostingDoc>& postings) {
+  std::lock_guard lk(out_mu_);
+  for (auto& o : outputs_) {
+    Status s = o->Page(page);
+    for (const auto& p : postings) {
+      if (s.ok()) s = o->Posting(p);
+    }
+    if (!s.ok() && output_error_.ok()) output_error_ = s;
+  }
+}
+
+void Crawler::FetchRobots(Host* h, Fetcher& f) {
+  std::string url = h->origin + "/robots.txt";
+  FetchResult r;
+  for (int hop = 0; hop <= cfg_.max_redirects; ++hop) {
+    r = f.Get(url);
+    if (!r.error.empty() || r.status < 300 || r.status > 399) break;
+    auto next = CanonicalUrl(url, r.Header("location"));
+    if (!next.ok()) break;
+    url = *next;
+  }
+  std::lock_guard lk(mu_);
+  sum_.bytes += static_cast<int64_t>(r.wire_bytes);
+  auto now = Clock::now();
+  int64_t ttl_s;
+  if (r.error.empty() && r.status >= 200 && r.status < 300) {
+    h->robots = Robots::Parse(r.body, cfg_.fetch.user_agent);
+    h->robots_error = false;
+    ttl_s = std::chrono::duration_cast<std::chrono::seconds>(cfg_.robots_ttl).count();
+  } else if (r.error.empty() && r.status >= 400 && r.status < 500) {
+    h->robots = Robots();  // "unavailable": allow all (RFC 9309 §2.3.1.3)
+    h->robots_error = false;
+    ttl_s = std::chrono::duration_cast<std::chrono::seconds>(cfg_.robots_ttl).count();
+  } else {
+    h->robots = Robots::DisallowAll();  // "unreachable": disallow all for a while (§2.3.1.4)
+    h->robots_error = true;
+    ttl_s = std::chrono::duration_cast<std::chrono::seconds>(cfg_.robots_error_hold).count();
+    log::Warn("crawl: robots.txt unreachable, host disallowed",
+              {L(), {"origin", h->origin}, {"status", r.status}, {"error", r.error},
+               {"hold_s", static_cast<long long>(ttl_s)}});
+  }
+  if (auto d = h->robots.CrawlDelay()) {
+    h->min_delay_s = std::max(h->min_delay_s, std::min(*d, std::chrono::duration<double>(cfg_.max_delay).count()));
+    h->delay_s = std::max(h->delay_s, h->min_delay_s);
+  }
+  int status = r.error.empty() ? r.status : 599;
+  StateExec(put_robots_, {h->origin, r.error.empty() ? std::string_view(r.body) : std::string_view()}, status,
+            NowUnix() + ttl_s);
+  h->robots_state = Host::kReady;
+  h->robots_expires = Clock::now() + std::chrono::seconds(ttl_s);
+  if (cfg_.robots_sitemaps) {
+    for (const auto& sm : h->robots.Sitemaps()) {
+      auto c = CanonicalUrl(sm);
+      if (c.ok()) EnqueueLocked(*c, 0, Kind::kSitemap);
+    }
+  }
+  (void)now;
+}
+
+void Crawler::FetchItem(Host* h, Item item, Fetcher& f) {
+  std::vector<std::string> hdrs;
+  const History* hist = nullptr;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = history_.find(item.url); it != history_.end()) hist = &it->second;
+  }
+  if (hist && item.kind == Kind::kPage) {
+    if (!hist->etag.empty()) hdrs.push_back("If-None-Match: " + hist->etag);
+    if (!hist->last_modified.empty()) hdrs.push_back("If-Modified-Since: " + hist->last_modified);
+  }
+  FetchResult r = f.Get(item.url, hdrs);
+
+  // Adaptive throttle (Scrapy's AutoThrottle): the delay moves towards latency / target
+  // concurrency; error answers never lower it.
+  auto adapt = [&](bool ok_answer) {
+    if (!cfg_.adaptive_throttle) return;
+    double lat = std::chrono::duration<double>(r.elapsed).count();
+    double target = lat / std::max(0.1, cfg_.target_concurrency);
+    double next = (h->delay_s + target) / 2;
+    if (!ok_answer) next = std::max(h->delay_s, next);
+    h->delay_s = std::clamp(next, h->min_delay_s, std::chrono::duration<double>(cfg_.max_delay).count());
+  };
+
+  std::unique_lock lk(mu_);
+  sum_.bytes += static_cast<int64_t>(r.wire_bytes);
+  auto backoff = [&](const Item& it) {
+    return std::chrono::milliseconds(cfg_.retry_backoff.count() << std::min(it.attempts, 10));
+  };
+  if (!r.error.empty()) {
+    adapt(false);
+    bool retryable = r.error == "timeout" || r.error == "connect" || r.error == "protocol";
+    if (retryable && stopping_) return;  // stays pending in the frontier: the next run retries it
+    if (retryable && RetryLocked(h, item, backoff(item))) return;
+    CountError(r.error, item, r.error_detail);
+    Done(item, 2);
+    return;
+  }
+  if (r.status == 429 || r.status >= 500) {
+    adapt(false);
+    auto wait = backoff(item);
+    if (auto ra = ParseRetryAfter(r.Header("retry-after"))) wait = std::max(wait, *ra);
+    if (r.status == 429 || r.status == 503) {
+      // the whole host asked us to slow down
+      h->next_ok = std::max(h->next_ok, Clock::now() + std::min(wait, cfg_.max_delay));
+    }
+    if (stopping_) return;  // stays pending
+    if (RetryLocked(h, item, wait)) return;
+    CountError(r.status == 429 ? "http_429" : "http_5xx", item, "HTTP " + std::to_string(r.status));
+    Done(item, 2);
+    return;
+  }
+  adapt(r.status >= 200 && r.status < 300);
+  if (r.status >= 300 && r.status < 400 && r.status != 304) {
+    ++sum_.redirects;
+    Done(item, 1);
+    auto next = CanonicalUrl(item.url, r.Header("location"));
+    if (!next.ok()) {
+      CountError("bad_redirect", item, next.status().message());
+      return;
+    }
+    item.chain.push_back(item.url);
+    if (std::find(item.chain.begin(), item.chain.end(), *next) != item.chain.end()) {
+      CountError("redirect_loop", item, *next);
+      return;
+    }
+    if (static_cast<int>(item.chain.size()) > cfg_.max_redirects) {
+      CountError("too_many_redirects", item, *next);
+      return;
+    }
+    EnqueueLocked(*next, item.depth, item.kind, /*front=*/true, item.chain);
+    return;
+  }
+  if (r.status == 304 && hist) {
+    ++sum_.unchanged;
+    Done(item, 1);
+    // unchanged: follow the links remembered from the last fetch
+    std::string_view links = hist->links;
+    size_t p = 0;
+    while (p < links.size()) {
+      size_t nl = links.find('\n', p);
+      if (nl == std::string_view::npos) nl = links.size();
+      EnqueueLocked(std::string(links.substr(p, nl - p)), item.depth + 1, Kind::kPage);
+      p = nl + 1;
+    }
+    return;
+  }
+  if (r.status < 200 || r.status >= 300) {
+    ++sum_.not_found;
+    log::Info("crawl: page not available", {L(), {"url", item.url}, {"status", r.status}});
+    Done(item, 2);
+    return;
+  }
+  lk.unlock();
+
+  // 2xx
+  if (item.kind == Kind::kSitemap) {
+    auto sm = ParseSitemap(r.body);
+    lk.lock();
+    Done(item, sm.ok() ? 1 : 2);
+    if (!sm.ok()) {
+      CountError("bad_sitemap", item, sm.status().message());
+      return;
+    }
+    for (const auto& loc : sm->locs) {
+      auto c = CanonicalUrl(item.url, loc);
+      if (c.ok()) EnqueueLocked(*c, 0, sm->is_index ? Kind::kSitemap : Kind::kPage);
+    }
+    return;
+  }
+
+  std::string hash = Sha256Hex(r.body);
+  std::string ctype = r.Header("content-type");
+  bool html = ctype.empty() || ctype.find("html") != std::string::npos;
+  bool same_as_last = hist && hist->content_hash == hash;
+  bool dup;
+  {
+    std::lock_guard g(mu_);
+    dup = !run_hashes_.insert(hash).second;
+  }
+  std::vector<std::string> links;
+  PageExtract ex;
+  std::vector<PostingDoc> postings;
+  if (html && !dup) {
+    ex = ExtractHtml(r.body, cfg_.text_limit);
+    std::string base = item.url;
+    if (!ex.base_href.empty()) {
+      if (auto b = CanonicalUrl(item.url, ex.base_href); b.ok()) base = *b;
+    }
+    if (!ex.nofollow) {
+      for (const auto& l : ex.links) {
+        if (auto c = CanonicalUrl(base, l); c.ok()) links.push_back(std::move(*c));
+      }
+    }
+    std::string now = Rfc3339Now();
+    for (size_t i = 0; i < ex.postings.size(); ++i) {
+      const JobPosting& p = ex.postings[i];
+      PostingDoc d;
+      d.company_id = CompanyId(p.org_name);
+      std::string key = !p.identifier.empty() ? d.company_id + "\n" + p.identifier
+                                              : item.url + "\n" + std::to_string(i) + "\n" + p.title;
+      d.job_id = Hex64(Fnv1a64(key));
+      d.url = item.url;
+      d.content_hash = hash;
+      d.crawled_at = now;
+      d.posting = &ex.postings[i];
+      postings.push_back(std::move(d));
+    }
+  }
+  std::string joined;
+  for (const auto& l : links) {
+    if (!joined.empty()) joined += '\n';
+    joined += l;
+  }
+  if (!dup && !same_as_last) {
+    PageDoc page;
+    page.url = item.url;
+    page.final_url = item.url;
+    page.status = r.status;
+    page.depth = item.depth;
+    page.content_type = ctype;
+    page.content_hash = hash;
+    page.bytes = static_cast<int64_t>(r.body.size());
+    page.fetched_at = Rfc3339Now();
+    page.extract = html ? &ex : nullptr;
+    Emit(page, postings);
+  }
+
+  lk.lock();
+  Done(item, 1);
+  History nh{r.Header("etag"), r.Header("last-modified"), hash, joined};
+  StateExec(put_history_, {item.url, nh.etag, nh.last_modified, nh.content_hash, nh.links}, r.status, NowUnix());
+  history_[item.url] = std::move(nh);
+  if (dup) {
+    ++sum_.duplicates;
+    return;
+  }
+  if (same_as_last) {
+    ++sum_.unchanged;
+  } else {
+    ++sum_.pages;
+    sum_.postings += static_cast<int64_t>(postings.size());
+    for (const auto& p : ex.postings) {
+      if (p.missing.empty()) continue;
+      ++sum_.postings_invalid;
+      std::string miss;
+      for (const auto& m : p.missing) miss += (miss.empty() ? "" : ",") + m;
+      log::Warn("crawl: JobPosting misses required properties",
+                {L(), {"url", item.url}, {"title", p.title}, {"missing", miss}});
+    }
+  }
+  for (auto& l : links) EnqueueLocked(l, item.depth + 1, Kind::kPage);
+}
+
+void Crawler::Worker() {
+  auto fetcher = pool_.NewFetcher();
+  std::unique_lock lk(mu_);
+  while (true) {
+    if (!stopping_) {
+      if (stop_ && stop_->load()) {
+        stopping_ = true;
+        sum_.interrupted = true;
+        log::Info("crawl: stop requested; finishing requests in flight", {L()});
+      } else if (Clock::now() >= deadline_) {
+        stopping_ = true;
+        sum_.limit_reached = true;
+        log::Info("crawl: max_duration reached; the next run resumes", {L()});
+      }
+    }
+    Host* pick = nullptr;
+    bool robots_task = false;
+    Item item;
+    auto now = Clock::now();
+    auto wake = now + std::chrono::milliseconds(200);
+    bool any_work = false;
+    if (!stopping_) {
+      for (size_t n = 0; n < host_order_.size() && !pick; ++n) {
+        Host* h = host_order_[(rr_ + n) % host_order_.size()];
+        if (h->queue.empty()) continue;
+        any_work = true;
+        if (h->active >= cfg_.per_host_concurrency || h->robots_state == Host::kFetching) continue;
+        if (now < h->next_ok) {
+          wake = std::min(wake, h->next_ok);
+          continue;
+        }
+        if (h->robots_state == Host::kReady && now >= h->robots_expires) h->robots_state = Host::kUnknown;
+        if (cfg_.obey_robots && h->robots_state == Host::kUnknown) {
+          pick = h;
+          robots_task = true;
+          h->robots_state = Host::kFetching;
+          break;
+        }
+        // skip what robots.txt disallows
+        while (!h->queue.empty()) {
+          Item& front = h->queue.front();
+          auto parts = SplitUrl(front.url);
+          if (cfg_.obey_robots && parts.ok() && !h->robots.Allowed(parts->path_query)) {
+            ++sum_.robots_denied;
+            Done(front, 2);
+            h->queue.pop_front();
+            continue;
+          }
+          break;
+        }
+        if (h->queue.empty()) continue;
+        if (h->queue.front().kind == Kind::kPage && fetches_started_ >= cfg_.max_pages) {
+          if (!sum_.limit_reached) log::Info("crawl: max_pages reached", {L()});
+          sum_.limit_reached = true;
+          stopping_ = true;
+          break;
+        }
+        pick = h;
+        item = std::move(h->queue.front());
+        h->queue.pop_front();
+        if (item.kind == Kind::kPage) ++fetches_started_;
+      }
+      rr_ = host_order_.empty() ? 0 : (rr_ + 1) % host_order_.size();
+    }
+    if (pick) {
+      pick->active++;
+      total_active_++;
+      pick->next_ok = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(pick->delay_s));
+      lk.unlock();
+      if (robots_task) {
+        FetchRobots(pick, *fetcher);
+      } else {
+        FetchItem(pick, std::move(item), *fetcher);
+      }
+      lk.lock();
+      pick->active--;
+      total_active_--;
+      cv_.notify_all();
+      continue;
+    }
+    if (total_active_ == 0 && (stopping_ || !any_work)) {
+      // nothing in flight and nothing left (or stopping): the run is over
+      bool empty = true;
+      for (Host* h : host_order_) empty = empty && h->queue.empty();
+      if (stopping_ || empty) {
+        finished_ = true;
+        cv_.notify_all();
+        return;
+      }
+    }
+    if (finished_) return;
+    cv_.wait_until(lk, wake);
+    if (finished_) return;
+  }
+}
+
+CrawlSummary Crawler::Run() {
+  auto start = Clock::now();
+  deadline_ = start + cfg_.max_duration;
+  std::vector<std::string> seed_hosts;
+  for (const auto& s : cfg_.seeds) {
+    if (auto c = CanonicalUrl(s); c.ok()) seed_hosts.push_back(SplitUrl(*c)->host);
+  }
+  for (const auto& s : cfg_.sitemaps) {
+    if (auto c = CanonicalUrl(s); c.ok()) seed_hosts.push_back(SplitUrl(*c)->host);
+  }
+  auto f = UrlFilter::Create(cfg_.filter, seed_hosts);
+  if (!f.ok()) {
+    sum_.fatal = f.status().ToString();
+    return sum_;
+  }
+  filter_ = std::move(*f);
+  if (!cfg_.es_url.empty()) {
+    outputs_.push_back(NewBulkOutput(cfg_.es_url, cfg_.pages_index, cfg_.jobs_index, cfg_.bulk_max_docs,
+                                     cfg_.emit_pages, cfg_.es_token));
+  }
+  if (!cfg_.table.empty()) {
+    auto t = NewTableOutput(cfg_.table);
+    if (!t.ok()) {
+      sum_.fatal = t.status().ToString();
+      return sum_;
+    }
+    outputs_.push_back(std::move(*t));
+  }
+  {
+    std::lock_guard lk(mu_);
+    if (Status s = OpenState(); !s.ok()) {
+      sum_.fatal = "state " + cfg_.state_path + ": " + s.ToString();
+      return sum_;
+    }
+  }
+  log::Info("crawl: run started", {L(), {"run_id", static_cast<long long>(run_id_)},
+                                   {"resumed", sum_.resumed}, {"hosts", static_cast<long long>(hosts_.size())}});
+  std::vector<std::thread> workers;
+  for (int i = 0; i < std::max(1, cfg_.concurrency); ++i) workers.emplace_back([this] { Worker(); });
+  for (auto& t : workers) t.join();
+
+  {
+    std::lock_guard g(out_mu_);
+    for (auto& o : outputs_) {
+      Status s = o->Flush();
+      if (!s.ok() && output_error_.ok()) output_error_ = s;
+    }
+  }
+  std::lock_guard lk(mu_);
+  if (!output_error_.ok()) sum_.fatal = "output: " + output_error_.ToString();
+  // A run that was interrupted or ran out of time stays open so the next one resumes it.
+  bool resumable = sum_.interrupted || (sum_.limit_reached && fetches_started_ < cfg_.max_pages);
+  if (!resumable) {
+    auto st = db_.Prepare("UPDATE runs SET finished_at=?1, status=?2 WHERE id=?3");
+    if (st.ok()) {
+      (void)st->Bind(1, NowUnix());
+      (void)st->Bind(2, sum_.fatal.empty() ? (sum_.ErrorCount() ? "partial" : "ok") : "failed");
+      (void)st->Bind(3, run_id_);
+      (void)st->Step();
+    }
+  }
+  if (Status s = db_.Exec("COMMIT"); !s.ok() && sum_.fatal.empty()) sum_.fatal = "state commit: " + s.ToString();
+  sum_.duration_s = std::chrono::duration<double>(Clock::now() - start).count();
+  return sum_;
+}
+
+void PushMetrics(const CrawlConfig& cfg, const CrawlSummary& s, const std::map<std::string, std::string>& labels) {
+  std::string body;
+  auto gauge = [&](const std::string& name, const std::string& help, const std::string& lbl, double v) {
+    if (body.find("# TYPE " + name + " ") == std::string::npos) {
+      body += "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n";
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    body += name + lbl + " " + buf + "\n";
+  };
+  gauge("hakone_crawl_pages", "Pages fetched (new or changed) in the last run.", "", static_cast<double>(s.pages));
+  gauge("hakone_crawl_pages_unchanged", "Pages unchanged since the previous run.", "", static_cast<double>(s.unchanged));
+  gauge("hakone_crawl_postings", "JobPostings extracted in the last run.", "", static_cast<double>(s.postings));
+  gauge("hakone_crawl_postings_invalid", "JobPostings missing required properties.", "",
+        static_cast<double>(s.postings_invalid));
+  gauge("hakone_crawl_bytes", "Bytes received in the last run.", "", static_cast<double>(s.bytes));
+  gauge("hakone_crawl_errors", "Failed fetches by kind in the last run.", "{kind=\"all\"}",
+        static_cast<double>(s.ErrorCount()));
+  for (const auto& [k, v] : s.errors) gauge("hakone_crawl_errors", "", "{kind=\"" + k + "\"}", static_cast<double>(v));
+  gauge("hakone_crawl_duration_seconds", "Duration of the last run.", "", s.duration_s);
+  gauge("hakone_crawl_exit_code", "Exit code of the last run (0 ok, 2 partial, 1 failed).", "", s.ExitCode());
+  double now = static_cast<double>(NowUnix());
+  gauge("hakone_crawl_last_run_timestamp_seconds", "When the last run ended.", "", now);
+  if (s.ExitCode() == 0 && !s.interrupted) {
+    gauge("hakone_crawl_last_success_timestamp_seconds", "When the last successful run ended.", "", now);
+  }
+  std::string url = cfg.pushgateway;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  url += "/metrics/job/" + cfg.push_job + "/shard/" + std::to_string(cfg.shard_index);
+  std::string resp, err;
+  // POST replaces only the metrics pushed now, so last_success survives a failed run.
+  int st = HttpSend("POST", url, "text/plain; version=0.0.4", body, &resp, &err, std::chrono::seconds(10));
+  if (st < 200 || st > 299) {
+    log::Warn("crawl: Pushgateway push failed",
+              {LabelsField(labels), {"url", url}, {"status", st}, {"error", err.empty() ? resp : err}});
+  } else {
+    log::Info("crawl: metrics pushed", {LabelsField(labels), {"url", url}});
+  }
+}
+
+}  // namespace
+
+int64_t CrawlSummary::ErrorCount() const {
+  int64_t n = 0;
+  for (const auto& [k, v] : errors) n += v;
+  return n;
+}
+
+int CrawlSummary::ExitCode() const {
+  if (!fatal.empty()) return 1;
+  if (ErrorCount() == 0) return 0;
+  return pages + unchanged > 0 ? 2 : 1;
+}
+
+std::string CrawlSummary::ToJson() const {
+  json::object o;
+  o["pages"] = pages;
+  o["unchanged"] = unchanged;
+  o["duplicates"] = duplicates;
+  o["postings"] = postings;
+  o["postings_invalid"] = postings_invalid;
+  o["robots_denied"] = robots_denied;
+  o["filtered"] = filtered;
+  o["redirects"] = redirects;
+  o["not_found"] = not_found;
+  o["retries"] = retries;
+  o["bytes"] = bytes;
+  json::object e;
+  for (const auto& [k, v] : errors) e[k] = v;
+  o["errors"] = std::move(e);
+  o["error_count"] = ErrorCount();
+  o["duration_s"] = duration_s;
+  o["interrupted"] = interrupted;
+  o["limit_reached"] = limit_reached;
+  o["resumed"] = resumed;
+  if (!fatal.empty()) o["fatal"] = fatal;
+  o["exit_code"] = ExitCode();
+  return json::serialize(o);
+}
+
+CrawlSummary RunCrawl(const CrawlConfig& cfg, const std::atomic<bool>* stop) {
+  Crawler c(cfg, stop);
+  CrawlSummary s = c.Run();
+  std::map<std::string, std::string> labels = cfg.labels;
+  labels.emplace("component", "crawl");
+  labels.emplace("shard", std::to_string(cfg.shard_index));
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  log::Write(s.ExitCode() == 1 ? log::Level::kError : (s.ExitCode() == 2 ? log::Level::kWarn : log::Level::kInfo),
+             "crawl: run finished",
+             {LabelsField(labels), {"pages", static_cast<long long>(s.pages)},
+              {"unchanged", static_cast<long long>(s.unchanged)}, {"postings", static_cast<long long>(s.postings)},
+              {"errors", static_cast<long long>(s.ErrorCount())}, {"bytes", static_cast<long long>(s.bytes)},
+              {"duration_s", s.duration_s}, {"interrupted", s.interrupted}, {"exit_code", s.ExitCode()},
+              {"max_rss_kb", static_cast<long long>(ru.ru_maxrss)}, {"fatal", s.fatal}});
+  if (!cfg.pushgateway.empty()) PushMetrics(cfg, s, labels);
+  return s;
+}
+
+}  // namespace hakone::crawl

@@ -1,0 +1,653 @@
+#include "pipeline/agent.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json/parse.hpp>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/runtime.h"
+#include "core/spool.h"
+#include "core/units.h"
+#include "pipeline/component.h"
+#include "pipeline/metrics.h"
+
+namespace hakone::pipeline {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// --- configuration ---------------------------------------------------------------------------
+
+namespace {
+
+struct EnvConfig {
+  std::string name;
+  uint64_t quota = 1ull << 30;          // spool bound: bytes not yet delivered by every sink of the env
+  std::chrono::nanoseconds retention{0};  // records older than this (ingest time) are dropped undelivered; 0 = keep
+  std::string on_full = "block";        // block (sources wait) | drop_oldest (oldest spooled records are dropped)
+  std::chrono::nanoseconds flush_interval = 200ms;  // spool group-commit bound
+  bool fsync = true;                    // false only for benchmarks
+};
+
+struct SourceSpec {
+  std::string name, type;
+  std::string env = "default";  // env of its records
+  std::string env_field;        // a JSON line's top-level field naming the env (unknown values: `env`)
+  std::unique_ptr<SourceConfig> cfg;
+};
+
+struct TransformSpec {
+  std::string name, type;
+  std::vector<std::string> inputs;  // sources or transforms
+  std::unique_ptr<TransformConfig> cfg;
+};
+
+struct SinkSpec {
+  std::string name, type;
+  std::vector<std::string> inputs;            // sources or transforms
+  std::vector<std::string> envs;              // envs served; empty = every env
+  size_t batch_size = 1000;                   // events per delivery
+  std::chrono::nanoseconds batch_timeout = 200ms;  // wait at most this long to fill a batch
+  uint64_t max_buffer_events = 0;             // backlog bound (events in the spool not yet delivered); 0 = env quota only
+  std::string on_full = "block";              // block (hold the spool) | drop_oldest (skip the oldest backlog)
+  std::chrono::nanoseconds retry_initial = 100ms;  // first retry delay, doubled per failure ...
+  std::chrono::nanoseconds retry_max = 30s;        // ... up to this
+  std::chrono::nanoseconds ack_interval = 200ms;   // commit the spool position at most this often (0 = every batch)
+  std::unique_ptr<SinkConfig> cfg;
+};
+
+}  // namespace
+
+// --- runtime pieces ---------------------------------------------------------------------------
+
+struct EnvState {
+  EnvConfig cfg;
+  std::unique_ptr<Spool> spool;
+  ComponentMetrics* m = nullptr;
+};
+
+class RouterImpl : public Router {
+ public:
+  std::map<std::string, EnvState*> envs;
+  std::atomic<bool> stop{false};
+  std::map<std::string, std::string> source_env;  // source → default env
+  std::map<std::string, std::string> source_env_field;
+
+  Status Emit(std::vector<Event>& events) override {
+    if (events.empty()) return Status::Ok();
+    // Group by env, keeping order within each env.
+    std::map<EnvState*, std::vector<std::string>> per;
+    for (auto& e : events) {
+      ResolveEnv(e);
+      auto it = envs.find(e.env);
+      if (it == envs.end()) continue;  // cannot happen: ResolveEnv picks a known env
+      auto& v = per[it->second];
+      v.emplace_back();
+      EncodeEvent(e, &v.back());
+    }
+    for (auto& [env, payloads] : per) {
+      std::vector<std::string_view> views(payloads.begin(), payloads.end());
+      while (true) {
+        auto r = env->spool->AppendBatch(views);
+        if (r.ok()) break;
+        if (r.status().code() == StatusCode::kResourceExhausted && !stop) {
+          env->m->full_waits->Inc();
+          continue;  // block: the source waits for the sinks (back-pressure), never drops
+        }
+        return r.status();
+      }
+      env->m->in->Inc(payloads.size());
+    }
+    return Status::Ok();
+  }
+
+  Status Sync() override {
+    for (auto& [n, e] : envs) HAKONE_RETURN_IF_ERROR(e->spool->Sync());
+    return Status::Ok();
+  }
+  bool stopping() const override { return stop; }
+
+ private:
+  void ResolveEnv(Event& e) {
+    auto fit = source_env_field.find(e.source);
+    if (fit != source_env_field.end() && !fit->second.empty()) {
+      std::string_view m = e.message;
+      if (!m.empty() && m.front() == '{') {
+        boost::system::error_code ec;
+        auto v = boost::json::parse(m, ec);
+        if (!ec && v.is_object())
+          if (auto* f = v.as_object().if_contains(fit->second); f && f->is_string() && envs.count(std::string(f->as_string()))) {
+            e.env.assign(f->as_string());
+            return;
+          }
+      }
+    }
+    if (e.env.empty() || !envs.count(e.env)) {
+      auto it = source_env.find(e.source);
+      e.env = it != source_env.end() ? it->second : envs.begin()->first;
+    }
+  }
+};
+
+// One (sink, env): a spool consumer delivering through a Sink.
+class SinkRunner {
+ public:
+  SinkRunner(const SinkSpec* spec, EnvState* env, std::unique_ptr<Sink> sink,
+             std::map<std::string, std::vector<std::vector<const Transform*>>> paths)
+      : spec_(spec), env_(env), sink_(std::move(sink)), paths_(std::move(paths)) {
+    m_ = SinkMetrics(spec->name, env->cfg.name);
+  }
+
+  Status Open() {
+    auto r = env_->spool->OpenReader("sink." + spec_->name);
+    if (!r.ok()) return r.status();
+    reader_ = std::move(*r);
+    return Status::Ok();
+  }
+  void Start() { th_ = std::thread([this] { Loop(); }); }
+  void Stop() {
+    stop_ = true;
+    if (th_.joinable()) th_.join();
+  }
+
+ private:
+  void Loop() {
+    std::vector<Event> batch;
+    uint64_t written_seq = reader_->committed();
+    auto last_commit = std::chrono::steady_clock::now();
+    auto last_drop_log = std::chrono::steady_clock::now() - 1h;
+    uint64_t drops_since_log = 0;
+    auto commit = [&](bool force) {
+      // Delivered records are acknowledged at most ack_interval after delivery (a commit costs
+      // two fsyncs): a crash re-delivers only what was delivered since the last commit.
+      if (sink_->Pending() || written_seq <= reader_->committed()) return;
+      if (!force && std::chrono::steady_clock::now() - last_commit < spec_->ack_interval) return;
+      if (Status st = reader_->Commit(written_seq); !st.ok()) log::Error("agent: commit failed", {{"sink", spec_->name}, {"error", st.ToString()}});
+      last_commit = std::chrono::steady_clock::now();
+    };
+    auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(spec_->batch_timeout);
+    if (wait_ms > 100ms) wait_ms = 100ms;
+    while (!stop_) {
+      // Bounded backlog: drop_oldest skips what is beyond max_buffer_events.
+      if (spec_->max_buffer_events > 0) {
+        uint64_t backlog = env_->spool->last_seq() - reader_->position();
+        m_->backlog->Set(static_cast<double>(backlog));
+        if (backlog > spec_->max_buffer_events && spec_->on_full == "drop_oldest" && !sink_->Pending()) {
+          uint64_t excess = backlog - spec_->max_buffer_events;
+          auto r = reader_->Read(std::min<uint64_t>(excess, 10000), 64 << 20, 0ms);
+          if (r.ok() && !r->empty()) {
+            m_->dropped->Inc(r->size());
+            drops_since_log += r->size();
+            written_seq = r->back().seq;
+            commit(false);
+            auto now = std::chrono::steady_clock::now();
+            if (now - last_drop_log > 10s) {
+              log::Warn("agent: sink buffer full, dropped oldest events",
+                        {{"sink", spec_->name}, {"env", env_->cfg.name}, {"dropped", drops_since_log}});
+              drops_since_log = 0;
+              last_drop_log = now;
+            }
+            continue;
+          }
+        }
+      } else {
+        m_->backlog->Set(static_cast<double>(env_->spool->last_seq() - reader_->position()));
+      }
+      // Fill a batch (up to batch_timeout).
+      batch.clear();
+      auto deadline = std::chrono::steady_clock::now() + spec_->batch_timeout;
+      uint64_t batch_last_seq = 0;
+      while (batch.size() < spec_->batch_size && !stop_) {
+        auto r = reader_->Read(spec_->batch_size - batch.size(), 8 << 20, wait_ms);
+        if (!r.ok()) {
+          if (r.status().code() == StatusCode::kUnavailable) return;
+          log::Error("agent: spool read failed", {{"sink", spec_->name}, {"error", r.status().ToString()}});
+          std::this_thread::sleep_for(100ms);
+          break;
+        }
+        for (auto& rec : *r) {
+          batch_last_seq = rec.seq;
+          Event e;
+          if (Status st = DecodeEvent(rec.payload, &e); !st.ok()) {
+            m_->errors->Inc();
+            continue;
+          }
+          e.seq = rec.seq;
+          e.env = env_->cfg.name;
+          if (env_->cfg.retention.count() > 0 && NowNs() - e.ingest_ns > env_->cfg.retention.count()) {
+            m_->dropped->Inc();
+            continue;
+          }
+          auto pit = paths_.find(e.source);
+          if (pit == paths_.end()) continue;  // not routed to this sink
+          m_->in->Inc();
+          for (size_t p = 0; p < pit->second.size(); p++) {
+            Event copy = p + 1 < pit->second.size() ? e : std::move(e);
+            bool keep = true;
+            for (const Transform* t : pit->second[p]) {
+              if (!t->Apply(copy)) {
+                keep = false;
+                break;
+              }
+            }
+            if (keep) batch.push_back(std::move(copy));
+            else m_->filtered->Inc();
+          }
+        }
+        if (std::chrono::steady_clock::now() >= deadline) break;
+        if (r->empty() && batch.empty() && batch_last_seq == 0) break;  // idle: tick the sink
+      }
+      // Deliver with retry and backoff.
+      auto delay = spec_->retry_initial;
+      size_t n = batch.size();
+      while (!batch.empty()) {
+        Status st = sink_->Write(batch);
+        if (st.ok()) {
+          batch.clear();
+          break;
+        }
+        m_->errors->Inc();
+        log::Warn("agent: sink delivery failed, retrying",
+                  {{"sink", spec_->name}, {"env", env_->cfg.name}, {"error", st.ToString()},
+                   {"retry_in", FormatDuration(delay)}});
+        auto until = std::chrono::steady_clock::now() + delay;
+        while (std::chrono::steady_clock::now() < until && !stop_) std::this_thread::sleep_for(10ms);
+        if (stop_) return;  // not acknowledged: the spool delivers it again after a restart
+        delay = std::min(delay * 2, spec_->retry_max);
+      }
+      m_->out->Inc(n);
+      if (batch_last_seq > 0) written_seq = batch_last_seq;
+      if (Status st = sink_->Flush(false); !st.ok()) {
+        m_->errors->Inc();
+        log::Warn("agent: sink flush failed", {{"sink", spec_->name}, {"error", st.ToString()}});
+      }
+      commit(false);
+    }
+    // Shutdown: deliver what the sink buffers, then acknowledge it.
+    for (int attempt = 0; attempt < 3; attempt++) {
+      Status st = sink_->Flush(true);
+      if (st.ok()) break;
+      log::Warn("agent: final sink flush failed", {{"sink", spec_->name}, {"error", st.ToString()}});
+    }
+    commit(true);
+  }
+
+  const SinkSpec* spec_;
+  EnvState* env_;
+  std::unique_ptr<Sink> sink_;
+  std::map<std::string, std::vector<std::vector<const Transform*>>> paths_;
+  std::unique_ptr<SpoolReader> reader_;
+  ComponentMetrics* m_;
+  std::atomic<bool> stop_{false};
+  std::thread th_;
+};
+
+// --- the agent -------------------------------------------------------------------------------
+
+struct Agent::Impl {
+  AgentDeps deps;
+  std::string data_dir;  // <root data_dir>/agent
+  std::string instance;
+  std::string listen;
+  std::map<std::string, EnvConfig> envs_cfg;
+  std::vector<SourceSpec> sources;
+  std::vector<TransformSpec> transforms;
+  std::vector<SinkSpec> sinks;
+  // sink name → source name → transform chains (names)
+  std::map<std::string, std::map<std::string, std::vector<std::vector<std::string>>>> paths;
+
+  // running
+  bool started = false;
+  std::map<std::string, std::unique_ptr<EnvState>> envs;
+  RouterImpl router;
+  std::map<std::string, std::unique_ptr<Transform>> built_transforms;
+  std::vector<std::unique_ptr<SinkRunner>> runners;
+  std::vector<std::pair<std::string, std::unique_ptr<Source>>> running_sources;
+  boost::asio::io_context io;
+  std::unique_ptr<HttpServer> admin;
+  std::thread io_thread;
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
+  std::atomic<bool> stopped{false};
+  std::mutex stop_mu;
+
+  bool IsSource(const std::string& n) const {
+    return std::any_of(sources.begin(), sources.end(), [&](auto& s) { return s.name == n; });
+  }
+  const TransformSpec* FindTransform(const std::string& n) const {
+    for (auto& t : transforms)
+      if (t.name == n) return &t;
+    return nullptr;
+  }
+  // Every chain of transforms from a source to `input`, keyed by source.
+  Status Paths(const std::string& input, int depth, std::map<std::string, std::vector<std::vector<std::string>>>* out) const {
+    if (depth > 64) return Status::InvalidArgument("cycle through '" + input + "'");
+    if (IsSource(input)) {
+      (*out)[input].push_back({});
+      return Status::Ok();
+    }
+    const TransformSpec* t = FindTransform(input);
+    if (!t) return Status::InvalidArgument("unknown component '" + input + "'");
+    for (auto& in : t->inputs) {
+      std::map<std::string, std::vector<std::vector<std::string>>> sub;
+      HAKONE_RETURN_IF_ERROR(Paths(in, depth + 1, &sub));
+      for (auto& [src, chains] : sub)
+        for (auto& c : chains) {
+          c.push_back(t->name);
+          (*out)[src].push_back(std::move(c));
+        }
+    }
+    return Status::Ok();
+  }
+};
+
+Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Agent::~Agent() { Stop(); }
+
+Result<std::unique_ptr<Agent>> Agent::Make(const Config& cfg, AgentDeps deps) {
+  auto impl = std::make_unique<Impl>();
+  impl->deps = deps;
+  Registry reg;
+  RegisterBuiltins(&reg);
+  auto root = cfg.Root();
+  auto a = cfg.Section("agent");
+  std::string data_dir = root.String("data_dir", "./hakone-data");
+  impl->data_dir = a.String("data_dir", data_dir + "/agent");
+  char host[256] = "agent";
+  gethostname(host, sizeof host - 1);
+  impl->instance = root.String("instance", host);
+  impl->listen = a.String("listen", "127.0.0.1:8686");
+  std::vector<std::string> errors;
+  auto fail = [&](const ConfigSection& s, const std::string& key, const Status& st) {
+    s.Fail(key, st.message());
+    errors.push_back("[" + s.path() + "] " + st.message());
+  };
+
+  auto ens = a.Section("envs");
+  for (const auto& name : ens.Keys()) {
+    auto s = ens.Section(name);
+    EnvConfig e;
+    e.name = name;
+    e.quota = s.Size("quota", e.quota);
+    e.retention = s.Duration("retention", e.retention);
+    e.on_full = s.String("on_full", e.on_full);
+    e.flush_interval = s.Duration("flush_interval", e.flush_interval);
+    e.fsync = s.Bool("fsync", true);
+    if (e.on_full != "block" && e.on_full != "drop_oldest") fail(s, "on_full", Status::InvalidArgument("must be block or drop_oldest"));
+    if (e.quota < (1 << 20)) fail(s, "quota", Status::InvalidArgument("must be at least 1MiB"));
+    impl->envs_cfg[name] = e;
+  }
+
+  auto srcs = a.Section("sources");
+  for (const auto& name : srcs.Keys()) {
+    auto s = srcs.Section(name);
+    SourceSpec sp;
+    sp.name = name;
+    sp.type = s.String("type", "");
+    sp.env = s.String("env", "default");
+    sp.env_field = s.String("env_field", "");
+    auto it = reg.sources.find(sp.type);
+    if (it == reg.sources.end()) {
+      fail(s, "type", Status::InvalidArgument("unknown source type '" + sp.type + "' (file | syslog | http | stdin | exec)"));
+      continue;
+    }
+    sp.cfg = it->second(s);
+    if (Status st = sp.cfg->Validate(); !st.ok()) fail(s, "type", st);
+    if (!impl->envs_cfg.count(sp.env)) {
+      EnvConfig e;
+      e.name = sp.env;
+      impl->envs_cfg[sp.env] = e;
+    }
+    impl->sources.push_back(std::move(sp));
+  }
+  auto trs = a.Section("transforms");
+  for (const auto& name : trs.Keys()) {
+    auto s = trs.Section(name);
+    TransformSpec tp;
+    tp.name = name;
+    tp.type = s.String("type", "");
+    tp.inputs = s.StringList("inputs");
+    auto rit = reg.transforms.find(tp.type);
+    if (rit != reg.transforms.end()) tp.cfg = rit->second(s);
+    if (!tp.cfg) {
+      fail(s, "type", Status::InvalidArgument("unknown transform type '" + tp.type +
+                                               "' (json | logfmt | regex | nginx | apache | syslog | set | rename | "
+                                               "remove | redact | filter | sample | timestamp)"));
+      continue;
+    }
+    if (tp.inputs.empty()) fail(s, "inputs", Status::InvalidArgument("inputs is required"));
+    if (Status st = tp.cfg->Validate(); !st.ok()) fail(s, "type", st);
+    impl->transforms.push_back(std::move(tp));
+  }
+  auto sks = a.Section("sinks");
+  for (const auto& name : sks.Keys()) {
+    auto s = sks.Section(name);
+    SinkSpec kp;
+    kp.name = name;
+    kp.type = s.String("type", "");
+    kp.inputs = s.StringList("inputs");
+    kp.envs = s.StringList("envs");
+    kp.batch_size = static_cast<size_t>(s.Int("batch_size", 1000));
+    kp.batch_timeout = s.Duration("batch_timeout", kp.batch_timeout);
+    kp.max_buffer_events = static_cast<uint64_t>(s.Int("max_buffer_events", 0));
+    kp.on_full = s.String("on_full", "block");
+    kp.retry_initial = s.Duration("retry_initial", kp.retry_initial);
+    kp.retry_max = s.Duration("retry_max", kp.retry_max);
+    kp.ack_interval = s.Duration("ack_interval", kp.ack_interval);
+    auto it = reg.sinks.find(kp.type);
+    if (it == reg.sinks.end()) {
+      fail(s, "type", Status::InvalidArgument("unknown sink type '" + kp.type +
+                                               "' (store | archive | slack | elasticsearch | stdout | blackhole)"));
+      continue;
+    }
+    if (kp.inputs.empty()) fail(s, "inputs", Status::InvalidArgument("inputs is required"));
+    if (kp.batch_size < 1) fail(s, "batch_size", Status::InvalidArgument("must be >= 1"));
+    if (kp.on_full != "block" && kp.on_full != "drop_oldest") fail(s, "on_full", Status::InvalidArgument("must be block or drop_oldest"));
+    if (kp.retry_initial.count() <= 0 || kp.retry_max < kp.retry_initial)
+      fail(s, "retry_max", Status::InvalidArgument("retry_initial must be > 0 and <= retry_max"));
+    kp.cfg = it->second(s);
+    if (Status st = kp.cfg->Validate(); !st.ok()) fail(s, "type", st);
+    impl->sinks.push_back(std::move(kp));
+  }
+  if (a.present() && impl->sources.empty() && errors.empty())
+    fail(a, "sources", Status::InvalidArgument("at least one source is required"));
+  // Names are unique across kinds (inputs refer to them).
+  std::set<std::string> names;
+  for (auto& s : impl->sources) names.insert(s.name);
+  for (auto& t : impl->transforms)
+    if (!names.insert(t.name).second) fail(trs, t.name, Status::InvalidArgument("name '" + t.name + "' is already a source"));
+  for (auto& k : impl->sinks) {
+    std::map<std::string, std::vector<std::vector<std::string>>> p;
+    for (auto& in : k.inputs) {
+      if (Status st = impl->Paths(in, 0, &p); !st.ok()) fail(sks.Section(k.name), "inputs", st);
+    }
+    for (auto& e : k.envs)
+      if (!impl->envs_cfg.count(e)) fail(sks.Section(k.name), "envs", Status::InvalidArgument("unknown env '" + e + "'"));
+    impl->paths[k.name] = std::move(p);
+  }
+  for (auto& t : impl->transforms) {
+    std::map<std::string, std::vector<std::vector<std::string>>> p;
+    for (auto& in : t.inputs)
+      if (Status st = impl->Paths(in, 0, &p); !st.ok()) fail(trs.Section(t.name), "inputs", st);
+  }
+  if (!errors.empty()) return Status::InvalidArgument("config: " + errors.front());
+  return std::unique_ptr<Agent>(new Agent(std::move(impl)));
+}
+
+std::string Agent::Graph() const {
+  auto& I = *impl_;
+  std::string out;
+  out += "agent data_dir=" + I.data_dir + " instance=" + I.instance + " listen=" + (I.listen.empty() ? "-" : I.listen) + "\n";
+  for (auto& [n, e] : I.envs_cfg)
+    out += "env " + n + " quota=" + FormatSize(e.quota) + " on_full=" + e.on_full +
+           " retention=" + (e.retention.count() ? FormatDuration(e.retention) : "forever") + "\n";
+  for (auto& s : I.sources)
+    out += "source " + s.name + " (" + s.type + ") env=" + s.env + (s.env_field.empty() ? "" : " env_field=" + s.env_field) +
+           " " + s.cfg->Describe() + "\n";
+  for (auto& t : I.transforms) {
+    out += "transform " + t.name + " (" + t.type + ") " + t.cfg->Describe() + " <- ";
+    for (size_t i = 0; i < t.inputs.size(); i++) out += (i ? ", " : "") + t.inputs[i];
+    out += "\n";
+  }
+  for (auto& k : I.sinks) {
+    out += "sink " + k.name + " (" + k.type + ") " + k.cfg->Describe() + " envs=";
+    if (k.envs.empty()) out += "*";
+    for (size_t i = 0; i < k.envs.size(); i++) out += (i ? "," : "") + k.envs[i];
+    out += "\n";
+    for (auto& [src, chains] : I.paths.at(k.name))
+      for (auto& c : chains) {
+        out += "  path " + src;
+        for (auto& t : c) out += " -> " + t;
+        out += " -> " + k.name + "\n";
+      }
+  }
+  return out;
+}
+
+Status Agent::Start() {
+  auto& I = *impl_;
+  if (I.started) return Status::Ok();
+  I.started = true;
+  std::error_code ec;
+  fs::create_directories(I.data_dir, ec);
+  if (ec) return Status::IOError("agent: cannot create " + I.data_dir + ": " + ec.message());
+  for (auto& [name, ec2] : I.envs_cfg) {
+    auto st = std::make_unique<EnvState>();
+    st->cfg = ec2;
+    SpoolOptions o;
+    o.dir = I.data_dir + "/spool/" + name;
+    o.name = "agent." + name;
+    o.max_bytes = ec2.quota;
+    o.segment_bytes = std::min<uint64_t>(64ull << 20, ec2.quota / 4);
+    o.on_full = ec2.on_full == "drop_oldest" ? SpoolOptions::OnFull::kDropOldest : SpoolOptions::OnFull::kBlock;
+    o.flush_interval = std::chrono::duration_cast<std::chrono::milliseconds>(ec2.flush_interval);
+    o.fsync = ec2.fsync;
+    o.block_timeout = 200ms;
+    o.max_pending_bytes = std::min<uint64_t>(8ull << 20, ec2.quota / 4);
+    auto sp = Spool::Open(o);
+    if (!sp.ok()) return sp.status().WithContext("agent: env " + name);
+    st->spool = std::move(*sp);
+    st->m = EnvMetrics(name);
+    I.router.envs[name] = st.get();
+    I.envs[name] = std::move(st);
+  }
+  for (auto& s : I.sources) {
+    I.router.source_env[s.name] = s.env;
+    I.router.source_env_field[s.name] = s.env_field;
+  }
+  BuildContext bctx{I.data_dir, I.instance};
+  for (auto& t : I.transforms) {
+    auto b = t.cfg->Build(bctx);
+    if (!b.ok()) return b.status().WithContext("agent: transform " + t.name);
+    I.built_transforms[t.name] = std::move(*b);
+  }
+  // Consumers of sinks that no longer exist would hold the spool forever: unregister them.
+  for (auto& [name, env] : I.envs) {
+    for (const auto& c : env->spool->Consumers()) {
+      if (c.rfind("sink.", 0) != 0) continue;
+      std::string sname = c.substr(5);
+      bool used = false;
+      for (auto& k : I.sinks)
+        if (k.name == sname && (k.envs.empty() || std::count(k.envs.begin(), k.envs.end(), name))) used = true;
+      if (!used) {
+        log::Info("agent: removing the spool position of a sink no longer configured", {{"env", name}, {"sink", sname}});
+        (void)env->spool->RemoveConsumer(c);
+      }
+    }
+  }
+  for (auto& k : I.sinks) {
+    for (auto& [name, env] : I.envs) {
+      if (!k.envs.empty() && !std::count(k.envs.begin(), k.envs.end(), name)) continue;
+      SinkContext sctx{k.name, name, I.instance, I.data_dir, I.deps.store};
+      auto b = k.cfg->Build(sctx);
+      if (!b.ok()) return b.status().WithContext("agent: sink " + k.name);
+      std::map<std::string, std::vector<std::vector<const Transform*>>> paths;
+      for (auto& [src, chains] : I.paths[k.name])
+        for (auto& c : chains) {
+          std::vector<const Transform*> tc;
+          for (auto& t : c) tc.push_back(I.built_transforms.at(t).get());
+          paths[src].push_back(std::move(tc));
+        }
+      auto r = std::make_unique<SinkRunner>(&k, env.get(), std::move(*b), std::move(paths));
+      HAKONE_RETURN_IF_ERROR(r->Open());
+      I.runners.push_back(std::move(r));
+    }
+  }
+  for (auto& r : I.runners) r->Start();
+  for (auto& s : I.sources) {
+    auto b = s.cfg->Build(bctx);
+    if (!b.ok()) return b.status().WithContext("agent: source " + s.name);
+    SourceContext sctx{s.name, s.env, s.env_field, I.data_dir, &I.router};
+    if (Status st = (*b)->Start(sctx); !st.ok()) return st.WithContext("agent: source " + s.name);
+    I.running_sources.emplace_back(s.name, std::move(*b));
+  }
+  I.guard = std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(I.io.get_executor());
+  if (!I.listen.empty()) {
+    auto ep = ParseEndpoint(I.listen);
+    if (!ep.ok()) return ep.status().WithContext("agent: listen");
+    HttpServer::Options o;
+    o.server_name = "hakone-agent";
+    I.admin = std::make_unique<HttpServer>(I.io, o);
+    Impl* ip = &I;
+    I.admin->Route("GET", "/metrics", [ip](HttpRequest&) -> asio::awaitable<HttpResponse> {
+      UpdateBufferGauges();
+      HttpResponse r = HttpResponse::Text(200, metrics::Registry::Global().Render());
+      r.content_type = "text/plain; version=0.0.4";
+      co_return r;
+    });
+    I.admin->Route("GET", "/healthz", [ip](HttpRequest&) -> asio::awaitable<HttpResponse> {
+      co_return HttpResponse::Json(200, "{\"status\":\"ok\"}");
+    });
+    HAKONE_RETURN_IF_ERROR(I.admin->Listen(*ep));
+  }
+  for (auto& [name, env] : I.envs) RegisterBufferGauge(name, env->spool.get(), env->cfg.quota);
+  I.io_thread = std::thread([ip = &I] { ip->io.run(); });
+  log::Info("agent started", {{"sources", static_cast<long long>(I.sources.size())},
+                              {"sinks", static_cast<long long>(I.runners.size())},
+                              {"admin", admin_address()}});
+  return Status::Ok();
+}
+
+void Agent::Stop() {
+  auto& I = *impl_;
+  std::lock_guard lk(I.stop_mu);
+  if (!I.started || I.stopped.exchange(true)) return;
+  I.router.stop = true;
+  for (auto& [n, s] : I.running_sources) s->Stop();
+  // Sources synced what they emitted; make sure everything appended is durable before sinks stop.
+  (void)I.router.Sync();
+  for (auto& r : I.runners) r->Stop();
+  if (I.admin) I.admin->Stop();
+  I.guard.reset();
+  I.io.stop();
+  if (I.io_thread.joinable()) I.io_thread.join();
+  for (auto& [name, env] : I.envs) UnregisterBufferGauge(name);
+  I.runners.clear();
+  I.running_sources.clear();
+  I.router.envs.clear();
+  I.envs.clear();
+  log::Info("agent stopped");
+}
+
+std::string Agent::admin_address() const {
+  if (!impl_->admin) return "";
+  return FormatEndpoint(impl_->admin->local_endpoint());
+}
+
+std::string Agent::source_address(const std::string& source) const {
+  for (auto& [n, s] : impl_->running_sources)
+    if (n == source) return s->bound_address();
+  return "";
+}
+
+}  // namespace hakone::pipeline

@@ -1,0 +1,305 @@
+// The agent in-process: config validation, the graph, and sources → transforms → sinks against
+// real local HTTP receivers (Elasticsearch-format _bulk, Slack webhook).
+#include "pipeline/agent.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/json/parse.hpp>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "core/http_client.h"
+#include "core/http_server.h"
+#include "core/runtime.h"
+
+namespace hakone::pipeline {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+std::string TempDir() {
+  std::string t = "/tmp/hakone-agent-test-XXXXXX";
+  return mkdtemp(t.data());
+}
+
+Result<std::unique_ptr<Agent>> MakeFrom(const std::string& toml) {
+  auto cfg = Config::LoadString(toml);
+  if (!cfg.ok()) return cfg.status();
+  auto a = Agent::Make(*cfg);
+  if (!a.ok()) return a.status();
+  HAKONE_RETURN_IF_ERROR(cfg->Finish());
+  return a;
+}
+
+// A local HTTP receiver on its own thread.
+class Receiver {
+ public:
+  using Fn = std::function<HttpResponse(HttpRequest&)>;
+  explicit Receiver(Fn fn) : fn_(std::move(fn)), server_(io_, HttpServer::Options{}) {
+    server_.SetFallback([this](HttpRequest& r) -> asio::awaitable<HttpResponse> {
+      std::lock_guard lk(mu_);
+      co_return fn_(r);
+    });
+    EXPECT_TRUE(server_.Listen(*ParseEndpoint("127.0.0.1:0")).ok());
+    guard_.emplace(io_.get_executor());
+    th_ = std::thread([this] { io_.run(); });
+  }
+  ~Receiver() {
+    server_.Stop();
+    guard_.reset();
+    io_.stop();
+    th_.join();
+  }
+  std::string url() const { return "http://" + FormatEndpoint(server_.local_endpoint()); }
+  std::mutex mu_;
+
+ private:
+  Fn fn_;
+  boost::asio::io_context io_;
+  HttpServer server_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+  std::thread th_;
+};
+
+template <typename F>
+bool WaitFor(F f, std::chrono::milliseconds t = 10s) {
+  auto end = std::chrono::steady_clock::now() + t;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return f();
+}
+
+TEST(AgentConfig, ErrorsNameTheProblem) {
+  auto bad_type = MakeFrom("[agent.sources.a]\ntype = \"nope\"\n");
+  ASSERT_FALSE(bad_type.ok());
+  EXPECT_NE(bad_type.status().message().find("unknown source type 'nope'"), std::string::npos) << bad_type.status().message();
+  auto bad_input = MakeFrom(
+      "[agent.sources.a]\ntype = \"stdin\"\n[agent.sinks.s]\ntype = \"stdout\"\ninputs = [\"b\"]\n");
+  ASSERT_FALSE(bad_input.ok());
+  EXPECT_NE(bad_input.status().message().find("unknown component 'b'"), std::string::npos) << bad_input.status().message();
+  auto cycle = MakeFrom(
+      "[agent.sources.a]\ntype = \"stdin\"\n[agent.transforms.x]\ntype = \"json\"\ninputs = [\"y\"]\n"
+      "[agent.transforms.y]\ntype = \"json\"\ninputs = [\"x\"]\n");
+  ASSERT_FALSE(cycle.ok());
+  EXPECT_NE(cycle.status().message().find("cycle"), std::string::npos) << cycle.status().message();
+  auto unknown_key = MakeFrom("[agent.sources.a]\ntype = \"file\"\npaths = [\"/x\"]\npathz = 1\n");
+  ASSERT_FALSE(unknown_key.ok());
+  EXPECT_NE(unknown_key.status().message().find("pathz"), std::string::npos) << unknown_key.status().message();
+  auto bad_regex = MakeFrom(
+      "[agent.sources.a]\ntype = \"stdin\"\n[agent.transforms.r]\ntype = \"regex\"\ninputs = [\"a\"]\npattern = \"(x\"\n");
+  ASSERT_FALSE(bad_regex.ok());
+  EXPECT_NE(bad_regex.status().message().find("agent.transforms.r"), std::string::npos) << bad_regex.status().message();
+  auto no_s3_bucket = MakeFrom(
+      "[agent.sources.a]\ntype = \"stdin\"\n[agent.sinks.s]\ntype = \"archive\"\ninputs = [\"a\"]\ns3 = { region = \"x\" }\n");
+  ASSERT_FALSE(no_s3_bucket.ok());
+  EXPECT_NE(no_s3_bucket.status().message().find("s3.bucket is required"), std::string::npos);
+}
+
+TEST(AgentConfig, GraphListsPaths) {
+  auto a = MakeFrom(
+      "[agent.envs.prod]\nquota = \"16MiB\"\n"
+      "[agent.sources.app]\ntype = \"file\"\npaths = [\"/tmp/*.log\"]\nenv = \"prod\"\nmultiline = { start = '^\\d' }\n"
+      "[agent.transforms.parse]\ntype = \"json\"\ninputs = [\"app\"]\n"
+      "[agent.transforms.errors]\ntype = \"filter\"\ninputs = [\"parse\"]\ncondition = \"level:error\"\n"
+      "[agent.sinks.out]\ntype = \"stdout\"\ninputs = [\"errors\", \"app\"]\n");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  std::string g = (*a)->Graph();
+  EXPECT_NE(g.find("source app (file) env=prod"), std::string::npos) << g;
+  EXPECT_NE(g.find("path app -> parse -> errors -> out"), std::string::npos) << g;
+  EXPECT_NE(g.find("path app -> out"), std::string::npos) << g;
+  EXPECT_NE(g.find("env prod quota=16.0MiB"), std::string::npos) << g;
+}
+
+std::string Gunzip(const std::string& in) {
+  z_stream z{};
+  inflateInit2(&z, 15 + 16);
+  std::string out;
+  char buf[65536];
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  int r;
+  do {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    r = inflate(&z, Z_NO_FLUSH);
+    out.append(buf, sizeof buf - z.avail_out);
+  } while (r == Z_OK);
+  inflateEnd(&z);
+  return out;
+}
+
+std::string ReadAll(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// HTTP source → json → elasticsearch sink. The receiver fails twice (503), then answers
+// per item: a 400 item goes to the dead-letter file, a 429 item is retried and then accepted.
+TEST(AgentSinks, ElasticsearchRetriesAndDeadLetters) {
+  std::string dir = TempDir();
+  std::atomic<int> requests{0};
+  std::map<std::string, std::string> docs;  // id → doc
+  std::map<std::string, int> tries;
+  Receiver es([&](HttpRequest& r) {
+    int n = ++requests;
+    if (n <= 2) return HttpResponse::Error(503, "warming up");
+    EXPECT_EQ(r.path, "/_bulk");
+    EXPECT_EQ(r.Header("Authorization"), "ApiKey k123");
+    std::vector<std::string> lines;
+    std::stringstream ss(r.body);
+    for (std::string l; std::getline(ss, l);)
+      if (!l.empty()) lines.push_back(l);
+    std::string items;
+    bool errors = false;
+    for (size_t i = 0; i + 1 < lines.size(); i += 2) {
+      auto meta = boost::json::parse(lines[i]).as_object()["create"].as_object();
+      std::string id(meta["_index"].as_string());
+      id += "/" + std::string(meta["_id"].as_string());
+      auto doc = boost::json::parse(lines[i + 1]).as_object();
+      int status = 201;
+      std::string msg(doc["msg"].is_string() ? doc["msg"].as_string() : "");
+      if (msg == "bad") status = 400;
+      if (msg == "busy" && tries[id]++ == 0) status = 429;
+      if (status == 201) docs[id] = lines[i + 1];
+      if (status != 201) errors = true;
+      items += std::string(items.empty() ? "" : ",") + "{\"create\":{\"status\":" + std::to_string(status) +
+               (status == 400 ? ",\"error\":{\"type\":\"mapper_parsing_exception\"}" : "") + "}}";
+    }
+    return HttpResponse::Json(200, std::string("{\"errors\":") + (errors ? "true" : "false") + ",\"items\":[" + items + "]}");
+  });
+  auto a = MakeFrom("data_dir = \"" + dir + "\"\n[agent]\nlisten = \"127.0.0.1:0\"\n"
+                    "[agent.sources.in]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\nenv = \"stage\"\n"
+                    "[agent.transforms.p]\ntype = \"json\"\ninputs = [\"in\"]\n"
+                    "[agent.sinks.es]\ntype = \"elasticsearch\"\ninputs = [\"p\"]\nurl = \"" + es.url() +
+                    "\"\nindex = \"logs-{env}-%Y\"\napi_key = \"k123\"\ngzip = false\nretry_initial = \"20ms\"\nretry_max = \"100ms\"\n");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE((*a)->Start().ok());
+  std::string src = "http://" + (*a)->source_address("in");
+  auto r = HttpFetch("POST", src + "/", {}, "{\"msg\":\"ok1\"}\n{\"msg\":\"bad\"}\n{\"msg\":\"busy\"}\nnot json\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+  auto b = HttpFetch("POST", src + "/_bulk", {}, "{\"index\":{\"_index\":\"ignored\"}}\n{\"msg\":\"ok2\"}\n");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->status, 200);
+  EXPECT_NE(b->body.find("\"errors\":false"), std::string::npos);
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lk(es.mu_);
+    return docs.size() == 4;
+  })) << docs.size();
+  {
+    std::lock_guard lk(es.mu_);
+    int with_parse_error = 0;
+    for (auto& [id, d] : docs) {
+      EXPECT_EQ(id.find("logs-stage-20") == 0 || id.find("ignored/") == 0, true) << id;
+      if (d.find("_parse_error") != std::string::npos) with_parse_error++;
+    }
+    EXPECT_EQ(with_parse_error, 1);  // "not json" kept raw with _parse_error
+  }
+  EXPECT_TRUE(WaitFor([&] { return fs::exists(dir + "/agent/dead-letter/stage/es.ndjson"); }));
+  std::string dl = ReadAll(dir + "/agent/dead-letter/stage/es.ndjson");
+  EXPECT_NE(dl.find("mapper_parsing_exception"), std::string::npos) << dl;
+  EXPECT_NE(dl.find("\\\"bad\\\""), std::string::npos) << dl;
+  auto m = HttpFetch("GET", "http://" + (*a)->admin_address() + "/metrics");
+  ASSERT_TRUE(m.ok());
+  EXPECT_NE(m->body.find("hakone_agent_events_out_total{component=\"es\",env=\"stage\"}"), std::string::npos);
+  EXPECT_NE(m->body.find("hakone_agent_buffer_fill_ratio{env=\"stage\"}"), std::string::npos);
+  EXPECT_NE(m->body.find("hakone_agent_errors_total{component=\"es\",env=\"stage\"}"), std::string::npos);
+  (*a)->Stop();
+  fs::remove_all(dir);
+}
+
+TEST(AgentSinks, SlackThresholdResolvedAbsenceAndPerEnvWebhooks) {
+  std::string dir = TempDir();
+  std::vector<std::string> prod_posts, dev_posts;
+  Receiver hook([&](HttpRequest& r) {
+    auto v = boost::json::parse(r.body).as_object();
+    EXPECT_TRUE(v.contains("blocks"));
+    (r.path == "/prod" ? prod_posts : dev_posts).push_back(std::string(v["text"].as_string()));
+    return HttpResponse::Text(200, "ok");
+  });
+  auto a = MakeFrom("data_dir = \"" + dir + "\"\n[agent]\nlisten = \"\"\n"
+                    "[agent.sources.p]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\nenv = \"prod\"\n"
+                    "[agent.sources.d]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\nenv = \"dev\"\n"
+                    "[agent.transforms.j]\ntype = \"json\"\ninputs = [\"p\", \"d\"]\n"
+                    "[agent.sinks.alerts]\ntype = \"slack\"\ninputs = [\"j\"]\nconsole_url = \"http://console\"\n"
+                    "webhooks = { prod = \"" + hook.url() + "/prod\", dev = \"" + hook.url() + "/dev\" }\n"
+                    "rules = [ { name = \"errors\", query = \"level:error\", threshold = 3, window = \"1500ms\", rate_limit = \"1ms\" },\n"
+                    "          { name = \"heartbeat\", query = \"msg:tick\", absence = \"700ms\" },\n"
+                    "          { name = \"panic\", query = \"panic\", group_by = \"svc\", rate_limit = \"1h\" } ]\n");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE((*a)->Start().ok());
+  std::string p = "http://" + (*a)->source_address("p"), d = "http://" + (*a)->source_address("d");
+  std::string body;
+  for (int i = 0; i < 5; i++) body += "{\"level\":\"error\",\"msg\":\"boom " + std::to_string(i) + "\"}\n";
+  body += "{\"msg\":\"tick\"}\n{\"svc\":\"api\",\"msg\":\"panic: x\"}\n{\"svc\":\"api\",\"msg\":\"panic: y\"}\n";
+  ASSERT_EQ(HttpFetch("POST", p + "/", {}, body)->status, 200);
+  ASSERT_EQ(HttpFetch("POST", d + "/", {}, "{\"svc\":\"web\",\"msg\":\"panic: z\"}\n")->status, 200);
+  auto has = [&](std::vector<std::string>& v, const std::string& s) {
+    std::lock_guard lk(hook.mu_);
+    for (auto& x : v)
+      if (x.find(s) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(WaitFor([&] { return has(prod_posts, "errors: 5 matches"); }));
+  EXPECT_TRUE(WaitFor([&] { return has(prod_posts, "panic (api): 2 match(es)"); }));
+  EXPECT_TRUE(WaitFor([&] { return has(dev_posts, "[dev] panic (web): 1 match(es)"); }));
+  EXPECT_TRUE(WaitFor([&] { return has(prod_posts, "errors resolved"); }, 10s));
+  EXPECT_TRUE(WaitFor([&] { return has(prod_posts, "heartbeat: nothing matched"); }, 10s));
+  ASSERT_EQ(HttpFetch("POST", p + "/", {}, "{\"msg\":\"tick\"}\n")->status, 200);
+  EXPECT_TRUE(WaitFor([&] { return has(prod_posts, "heartbeat resolved"); }, 10s));
+  EXPECT_FALSE(has(dev_posts, "errors:"));  // per env: dev saw no errors
+  (*a)->Stop();
+  fs::remove_all(dir);
+}
+
+// stdin-free file source → archive (gzip), both copies, and the key layout.
+TEST(AgentSinks, FileToArchiveGzip) {
+  std::string dir = TempDir();
+  fs::create_directories(dir + "/logs");
+  {
+    std::ofstream f(dir + "/logs/a.log");
+    f << "first\n2024-01-01 trace start\n  at x\n  at y\n2024-01-01 next\n";
+  }
+  auto a = MakeFrom("data_dir = \"" + dir + "\"\ninstance = \"i1\"\n[agent]\nlisten = \"\"\n"
+                    "[agent.sources.app]\ntype = \"file\"\npaths = [\"" + dir + "/logs/*.log\"]\nenv = \"prod\"\n"
+                    "multiline = { start = '^\\d{4}-|^first', timeout = \"200ms\" }\n"
+                    "[agent.sinks.arch]\ntype = \"archive\"\ninputs = [\"app\"]\ndir = \"" + dir + "/arch\"\n"
+                    "compression = \"gzip\"\nmax_age = \"300ms\"\n");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE((*a)->Start().ok());
+  std::vector<std::string> files;
+  ASSERT_TRUE(WaitFor([&] {
+    files.clear();
+    if (fs::exists(dir + "/arch"))
+      for (auto& e : fs::recursive_directory_iterator(dir + "/arch"))
+        if (e.is_regular_file()) files.push_back(e.path().string());
+    return files.size() >= 2;
+  }));
+  (*a)->Stop();
+  std::string raw, formatted;
+  for (auto& f : files) {
+    fs::path rel = fs::relative(f, dir + "/arch");
+    EXPECT_EQ(rel.string().rfind("prod/app/dt=", 0), 0u) << rel;
+    EXPECT_NE(rel.string().find("/hour="), std::string::npos) << rel;
+    EXPECT_NE(rel.filename().string().find("i1-00000000000000000001"), std::string::npos) << rel;
+    if (f.find(".raw.gz") != std::string::npos) raw += Gunzip(ReadAll(f));
+    else formatted += Gunzip(ReadAll(f));
+  }
+  EXPECT_EQ(raw, "first\n2024-01-01 trace start\n  at x\n  at y\n2024-01-01 next\n");
+  EXPECT_NE(formatted.find("\"message\":\"2024-01-01 trace start\\n  at x\\n  at y\""), std::string::npos) << formatted;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace hakone::pipeline

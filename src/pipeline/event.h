@@ -1,0 +1,40 @@
+// A log record as it moves through the agent: sources create Events, the router appends them to
+// their environment's spool (EncodeEvent), sink runners read them back (DecodeEvent) and apply
+// the transforms on the path from the record's source to the sink before handing them over.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace hakone::pipeline {
+
+struct Event {
+  int64_t ts_ns = 0;      // event time (set by the source, or by a `timestamp` transform)
+  int64_t ingest_ns = 0;  // when the agent read it (retention is measured from this)
+  std::string env;        // environment: picks the spool and the sinks
+  std::string source;     // the source component's name ("stream" in archive keys)
+  std::string origin;     // where it came from: a file path, a peer address, a command
+  std::string message;    // the raw record (one line, or a multiline group)
+  boost::json::object fields;  // parsed / set fields (empty until a transform adds some)
+  uint64_t seq = 0;       // spool sequence number (sink side only)
+};
+
+// Spool payload: [u8 version=1][i64 ts][i64 ingest][u8 n][source][u16 n][origin]
+// [u32 n][fields JSON or empty][message: the rest]. env is not stored: one spool per env.
+void EncodeEvent(const Event& e, std::string* out);
+// Errors: Corruption naming what is wrong (truncated, bad version, bad fields JSON).
+Status DecodeEvent(std::string_view payload, Event* e);
+
+// The formatted JSON line of an event (no trailing newline):
+// {"@timestamp":"2026-01-02T03:04:05.678Z","env":..,"source":..,"origin":..,"message":..,<fields>}
+// A field named like a built-in key replaces it.
+void FormatEventJson(const Event& e, std::string* out);
+// "2026-01-02T03:04:05.678Z"
+std::string FormatTimestamp(int64_t ts_ns);
+int64_t NowNs();
+
+}  // namespace hakone::pipeline

@@ -1,0 +1,235 @@
+#include "pipeline/parse.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/serialize.hpp>
+
+#include "pipeline/event.h"
+
+namespace hakone::pipeline {
+namespace {
+
+TEST(Logfmt, ParsesPairsQuotesAndFlags) {
+  boost::json::object o;
+  ASSERT_TRUE(ParseLogfmt(R"(level=info msg="hello \"world\"" dur=1.5s debug path=/a=b)", &o).ok());
+  EXPECT_EQ(o["level"].as_string(), "info");
+  EXPECT_EQ(o["msg"].as_string(), "hello \"world\"");
+  EXPECT_EQ(o["dur"].as_string(), "1.5s");
+  EXPECT_TRUE(o["debug"].as_bool());
+  EXPECT_EQ(o["path"].as_string(), "/a=b");
+}
+
+TEST(Logfmt, RejectsMalformed) {
+  boost::json::object o;
+  EXPECT_FALSE(ParseLogfmt(R"(a="unterminated)", &o).ok());
+  EXPECT_FALSE(ParseLogfmt("=value", &o).ok());
+  EXPECT_FALSE(ParseLogfmt("a\"b=1", &o).ok());
+  EXPECT_TRUE(ParseLogfmt("", &o).ok());
+}
+
+TEST(Syslog, Rfc5424) {
+  SyslogMessage m;
+  ASSERT_TRUE(ParseSyslog(R"(<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="App]"] An application event)", 0, &m).ok());
+  EXPECT_EQ(m.facility, 20);
+  EXPECT_EQ(m.severity, 5);
+  EXPECT_EQ(m.version, 1);
+  EXPECT_EQ(m.hostname, "mymachine.example.com");
+  EXPECT_EQ(m.appname, "evntslog");
+  EXPECT_EQ(m.procid, "");
+  EXPECT_EQ(m.msgid, "ID47");
+  EXPECT_EQ(m.structured_data, R"([exampleSDID@32473 iut="3" eventSource="App]"])");
+  EXPECT_EQ(m.message, "An application event");
+  EXPECT_EQ(FormatTimestamp(m.ts_ns), "2003-10-11T22:14:15.003Z");
+}
+
+TEST(Syslog, Rfc3164) {
+  SyslogMessage m;
+  int64_t now = 1700000000LL * 1000000000;  // 2023-11
+  ASSERT_TRUE(ParseSyslog("<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed for lonvick", now, &m).ok());
+  EXPECT_EQ(m.facility, 4);
+  EXPECT_EQ(m.severity, 2);
+  EXPECT_EQ(m.hostname, "mymachine");
+  EXPECT_EQ(m.appname, "su");
+  EXPECT_EQ(m.procid, "123");
+  EXPECT_EQ(m.message, "'su root' failed for lonvick");
+  EXPECT_EQ(FormatTimestamp(m.ts_ns), "2023-10-11T22:14:15.000Z");
+  ASSERT_TRUE(ParseSyslog("<13>Feb  5 01:02:03 host app: hi", now, &m).ok());
+  EXPECT_EQ(m.appname, "app");
+  EXPECT_EQ(m.message, "hi");
+  ASSERT_TRUE(ParseSyslog("just text", now, &m).ok());
+  EXPECT_EQ(m.message, "just text");
+}
+
+TEST(Syslog, RejectsMalformed) {
+  SyslogMessage m;
+  EXPECT_FALSE(ParseSyslog("<999>1 - - - - - -", 0, &m).ok());
+  EXPECT_FALSE(ParseSyslog("<12", 0, &m).ok());
+  EXPECT_FALSE(ParseSyslog("<1x>hello", 0, &m).ok());
+  EXPECT_FALSE(ParseSyslog("<14>1 2003-10-11T22:14:15Z host", 0, &m).ok());
+  EXPECT_FALSE(ParseSyslog("<14>1 notatime host app - - - msg", 0, &m).ok());
+  EXPECT_FALSE(ParseSyslog("<14>1 - host app - - [unterminated", 0, &m).ok());
+}
+
+TEST(SyslogFramer, OctetCountedAndNewline) {
+  SyslogFramer f;
+  std::vector<std::string> got;
+  auto fn = [&](std::string_view m) { got.emplace_back(m); };
+  ASSERT_TRUE(f.Feed("11 <1>1 - - - ", fn).ok());
+  ASSERT_TRUE(f.Feed("hello\n<13>plain line\n<13>par", fn).ok());
+  ASSERT_TRUE(f.Feed("tial\n5 ab\ncd", fn).ok());
+  f.Finish(fn);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[0], "<1>1 - - - ");
+  EXPECT_EQ(got[1], "hello");  // the rest of the line after an octet frame is a newline frame
+  EXPECT_EQ(got[2], "<13>plain line");
+  EXPECT_EQ(got[3], "<13>partial");
+  EXPECT_EQ(got[4], "ab\ncd");  // octet counting: 5 bytes, newline included
+  SyslogFramer g(100);
+  EXPECT_FALSE(g.Feed("99999 x", fn).ok());
+}
+
+TEST(Multiline, StartPatternAndFlush) {
+  auto re = Regex::Compile(R"(^\d{4}-\d{2}-\d{2})");
+  ASSERT_TRUE(re.ok());
+  MultilineAssembler::Options o;
+  o.start = *re;
+  MultilineAssembler m(o);
+  std::vector<std::string> out;
+  auto fn = [&](std::string&& s) { out.push_back(s); };
+  m.Add("2024-01-01 error", fn);
+  m.Add("  at foo()", fn);
+  m.Add("  at bar()", fn);
+  m.Add("2024-01-01 next", fn);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], "2024-01-01 error\n  at foo()\n  at bar()");
+  EXPECT_TRUE(m.pending());
+  m.Flush(fn);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1], "2024-01-01 next");
+}
+
+TEST(Multiline, ContinuationAndLimits) {
+  auto re = Regex::Compile(R"(^\s)");
+  MultilineAssembler::Options o;
+  o.continuation = *re;
+  o.max_lines = 2;
+  MultilineAssembler m(o);
+  std::vector<std::string> out;
+  auto fn = [&](std::string&& s) { out.push_back(s); };
+  for (auto l : {"a", " b", " c", "d"}) m.Add(l, fn);
+  m.Flush(fn);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0], "a\n b");
+  EXPECT_EQ(out[1], " c");
+  EXPECT_EQ(out[2], "d");
+}
+
+TEST(Regex, NamedCapturesAndErrors) {
+  auto re = Regex::Compile(R"((?<ip>\S+) (?<code>\d+))");
+  ASSERT_TRUE(re.ok());
+  auto c = (*re)->Captures("1.2.3.4 200");
+  ASSERT_TRUE(c.has_value());
+  ASSERT_EQ(c->size(), 2u);
+  EXPECT_EQ((*c)[0].first, "ip");
+  EXPECT_EQ((*c)[1].second, "200");
+  EXPECT_FALSE((*re)->Captures("nope").has_value());
+  EXPECT_FALSE(Regex::Compile("(unclosed").ok());
+}
+
+Event Ev(std::string msg, boost::json::object f = {}) {
+  Event e;
+  e.env = "prod";
+  e.source = "app";
+  e.message = std::move(msg);
+  e.fields = std::move(f);
+  return e;
+}
+
+TEST(Query, Matching) {
+  auto q = Query::Parse(R"(level:ERROR AND "disk full" -host:web2)");
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_TRUE((*q)->Matches(Ev("the Disk Full now", {{"level", "error"}, {"host", "web1"}})));
+  EXPECT_FALSE((*q)->Matches(Ev("the disk full now", {{"level", "error"}, {"host", "web2"}})));
+  EXPECT_FALSE((*q)->Matches(Ev("ok", {{"level", "error"}})));
+  auto n = Query::Parse("status:>=500 OR (env:dev timeout)");
+  ASSERT_TRUE(n.ok());
+  EXPECT_TRUE((*n)->Matches(Ev("x", {{"status", 503}})));
+  EXPECT_FALSE((*n)->Matches(Ev("x", {{"status", 404}})));
+  EXPECT_FALSE((*n)->Matches(Ev("timeout")));  // env is prod
+  auto p = Query::Parse("http.path:/api* user:*");
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE((*p)->Matches(Ev("", {{"http", {{"path", "/api/v1"}}}, {"user", "u"}})));
+  EXPECT_FALSE((*p)->Matches(Ev("", {{"http", {{"path", "/api/v1"}}}})));
+  EXPECT_TRUE((*Query::Parse(""))->Matches(Ev("anything")));
+}
+
+TEST(Query, RejectsMalformed) {
+  for (const char* bad : {"(a", "a)", ":x", "f:", "\"open", "s:>abc", "AND", "NOT"}) EXPECT_FALSE(Query::Parse(bad).ok()) << bad;
+}
+
+TEST(Time, Formats) {
+  EXPECT_EQ(FormatTimestamp(*ParseTime("2024-02-03T04:05:06.789+09:00", "rfc3339", 0)), "2024-02-02T19:05:06.789Z");
+  EXPECT_EQ(FormatTimestamp(*ParseTime("2024-02-03 04:05:06", "rfc3339", 0)), "2024-02-03T04:05:06.000Z");
+  EXPECT_EQ(FormatTimestamp(*ParseTime("1700000000.5", "unix", 0)), "2023-11-14T22:13:20.500Z");
+  EXPECT_EQ(FormatTimestamp(*ParseTime("1700000000500", "unix_ms", 0)), "2023-11-14T22:13:20.500Z");
+  EXPECT_EQ(FormatTimestamp(*ParseTime("10/Oct/2000:13:55:36 -0700", "clf", 0)), "2000-10-10T20:55:36.000Z");
+  EXPECT_EQ(FormatTimestamp(*ParseTime("2024/01/02 03:04:05", "%Y/%m/%d %H:%M:%S", 0)), "2024-01-02T03:04:05.000Z");
+  EXPECT_FALSE(ParseTime("2024-13-01T00:00:00Z", "rfc3339", 0).ok());
+  EXPECT_FALSE(ParseTime("nope", "unix", 0).ok());
+  EXPECT_FALSE(ParseTime("", "rfc3339", 0).ok());
+  EXPECT_FALSE(ParseTime("2024-01-01", "%Y-%m-%d %H", 0).ok());
+}
+
+TEST(Bulk, ParsesAndRejects) {
+  std::vector<BulkDoc> d;
+  ASSERT_TRUE(ParseBulk("{\"index\":{\"_index\":\"a\",\"_id\":\"1\"}}\n{\"x\":1}\n\n{\"create\":{}}\n{\"y\":2}\n", &d).ok());
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].index, "a");
+  EXPECT_EQ(d[0].id, "1");
+  EXPECT_EQ(d[1].action, "create");
+  EXPECT_EQ(d[1].source, "{\"y\":2}");
+  std::vector<BulkDoc> e;
+  EXPECT_FALSE(ParseBulk("{\"index\":{}}\n", &e).ok());
+  EXPECT_FALSE(ParseBulk("{\"index\":{}}\nnot json\n", &e).ok());
+  EXPECT_FALSE(ParseBulk("{\"delete\":{\"_id\":\"1\"}}\n", &e).ok());
+  EXPECT_FALSE(ParseBulk("[1]\n", &e).ok());
+}
+
+TEST(CombinedLog, Nginx) {
+  boost::json::object o;
+  ASSERT_TRUE(ParseCombinedLog(R"x(203.0.113.9 - alice [10/Oct/2000:13:55:36 -0700] "GET /jobs/1?x=1 HTTP/1.1" 200 2326 "http://ref/" "Mozilla/5.0 (X11)")x", &o).ok());
+  EXPECT_EQ(o["remote_addr"].as_string(), "203.0.113.9");
+  EXPECT_EQ(o["remote_user"].as_string(), "alice");
+  EXPECT_EQ(o["method"].as_string(), "GET");
+  EXPECT_EQ(o["path"].as_string(), "/jobs/1?x=1");
+  EXPECT_EQ(o["status"].as_int64(), 200);
+  EXPECT_EQ(o["body_bytes_sent"].as_int64(), 2326);
+  EXPECT_EQ(o["user_agent"].as_string(), "Mozilla/5.0 (X11)");
+  boost::json::object p;
+  EXPECT_FALSE(ParseCombinedLog("garbage", &p).ok());
+  EXPECT_FALSE(ParseCombinedLog("1.2.3.4 - - [x] \"GET / HTTP/1.1\" abc 1", &p).ok());
+  EXPECT_FALSE(ParseCombinedLog("1.2.3.4 - - [unterminated", &p).ok());
+}
+
+TEST(EventCodec, RoundTripAndCorruption) {
+  Event e = Ev("hello\nworld", {{"a", 1}});
+  e.ts_ns = 123456789;
+  e.ingest_ns = 987654321;
+  e.origin = "/var/log/x.log";
+  std::string buf;
+  EncodeEvent(e, &buf);
+  Event d;
+  ASSERT_TRUE(DecodeEvent(buf, &d).ok());
+  EXPECT_EQ(d.message, e.message);
+  EXPECT_EQ(d.source, "app");
+  EXPECT_EQ(d.origin, e.origin);
+  EXPECT_EQ(d.ts_ns, e.ts_ns);
+  EXPECT_EQ(d.fields["a"].as_int64(), 1);
+  for (size_t cut = 0; cut < 20; cut++) EXPECT_FALSE(DecodeEvent(std::string_view(buf).substr(0, cut), &d).ok()) << cut;
+  std::string json;
+  FormatEventJson(e, &json);
+  EXPECT_EQ(json, R"({"@timestamp":"1970-01-01T00:00:00.123Z","env":"prod","source":"app","origin":"/var/log/x.log","message":"hello\nworld","a":1})");
+}
+
+}  // namespace
+}  // namespace hakone::pipeline

@@ -1,0 +1,705 @@
+// The network side: accepting Redis (and memcached) clients on the shared Runtime, reading
+// pipelined requests, executing them in batches under one engine lock, waiting for durability,
+// and writing all replies of a batch at once.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/resp_client.h"
+#include "sessions/commands.h"
+#include "sessions/memcache.h"
+#include "sessions/sessions.h"
+
+namespace hakone::sessions {
+
+using tcp = asio::ip::tcp;
+constexpr auto kTok = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+bool IsLoopback(const tcp::endpoint& ep) { return ep.address().is_loopback(); }
+
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return Status::NotFound("cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// State shared by the acceptors and all connections.
+struct Shared {
+  Runtime& rt;
+  SessionsConfig cfg;
+  std::unique_ptr<Engine> engine;
+  CommandTable table;
+  ServerInfo srv;
+  RespServerLimits limits;
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<bool> stopping{false};
+  std::mutex mu;
+  std::set<std::shared_ptr<tcp::socket>> sockets;
+  std::vector<std::shared_ptr<tcp::acceptor>> acceptors;
+  metrics::Counter* m_conns = nullptr;
+  metrics::Counter* m_cmds = nullptr;
+  metrics::Counter* m_proto_errors = nullptr;
+  // External Redis cache tier (cache_type = redis).
+  std::unique_ptr<RespClient> rc;
+  std::atomic<bool> cache_flush_pending{false};
+  metrics::Gauge* m_cache_up = nullptr;
+  metrics::Counter* m_cache_errors = nullptr;
+  explicit Shared(Runtime& r) : rt(r) {}
+
+  std::string CacheName(int db, std::string_view key) const {
+    std::string n = cfg.cache_prefix;
+    n += std::to_string(db);
+    n += ':';
+    n.append(key);
+    return n;
+  }
+  // Records whether the external cache answered; logs and counts transitions.
+  void CacheStatus(bool ok, const std::string& err = "") {
+    if (!ok) m_cache_errors->Inc();
+    bool was = srv.cache_up.exchange(ok);
+    if (was && !ok) {
+      m_cache_up->Set(0);
+      log::Warn("sessions: cache tier down, serving from the durable tier", {{"cache", rc ? rc->address() : ""}, {"error", err}});
+    } else if (!was && ok) {
+      m_cache_up->Set(1);
+      cache_flush_pending = true;  // it may hold values older than the writes made meanwhile
+      log::Info("sessions: cache tier is back, using it again", {{"cache", rc ? rc->address() : ""}});
+    }
+  }
+};
+
+class Conn : public std::enable_shared_from_this<Conn> {
+ public:
+  Conn(std::shared_ptr<Shared> sh, std::shared_ptr<tcp::socket> sock)
+      : sh_(std::move(sh)), sock_(std::move(sock)), timer_(sock_->get_executor()) {}
+
+  // Waits until the writer handled batch `seq`.
+  asio::awaitable<void> WaitSeq(uint64_t seq) {
+    Engine& e = *sh_->engine;
+    auto ex = sock_->get_executor();
+    while (e.done_seq() < seq) {
+      timer_.expires_at(asio::steady_timer::time_point::max());
+      auto self = shared_from_this();
+      bool registered = e.RegisterWaiter(seq, [self, ex] { asio::post(ex, [self] { self->timer_.cancel(); }); });
+      if (!registered) break;
+      co_await timer_.async_wait(kTok);
+    }
+  }
+
+  asio::awaitable<void> ServeRedis() {
+    auto self = shared_from_this();  // the coroutine frame keeps the connection alive
+    Engine& e = *sh_->engine;
+    Client c;
+    c.id = sh_->next_id.fetch_add(1);
+    c.created_ms = NowMs();
+    c.authenticated = !sh_->srv.auth_required;
+    boost::system::error_code ec;
+    c.addr = FormatEndpoint(sock_->remote_endpoint(ec));
+    c.laddr = FormatEndpoint(sock_->local_endpoint(ec));
+    std::string in(16384, '\0');
+    size_t rpos = 0, wpos = 0;
+    std::string out;
+    out.reserve(16384);
+    std::vector<std::string_view> args;
+    args.reserve(16);
+    RespRequestParser parser;
+    std::vector<std::pair<size_t, size_t>> write_replies;  // [begin, end) of write replies in `out`
+    bool closing = false;
+    // External cache tier: keys staged into the in-process cache for this batch, and those to
+    // write back (changed or read through) once the batch is durable.
+    std::vector<CacheKey> staged, batch_staged, writeback;
+    std::vector<uint64_t> versions;
+    std::vector<std::string_view> keyviews;
+    bool flush_cache = false;
+    for (;;) {
+      // Room to read: compact, then grow up to the client buffer limit.
+      if (rpos == wpos) rpos = wpos = 0;
+      size_t want = std::max<size_t>(parser.wanted(), 4096);
+      if (in.size() - wpos < 4096 || (parser.wanted() && in.size() - rpos < want)) {
+        if (rpos > 0) {
+          std::memmove(in.data(), in.data() + rpos, wpos - rpos);
+          wpos -= rpos;
+          rpos = 0;
+        }
+        size_t need = std::max(wpos + 4096, want);
+        if (in.size() < need) {
+          if (need > sh_->cfg.max_client_buffer + 4096) {
+            out.append("-ERR Protocol error: client buffer limit exceeded\r\n");
+            co_await asio::async_write(*sock_, asio::buffer(out), kTok);
+            break;
+          }
+          in.resize(std::max(need, in.size() * 2));
+        }
+      }
+      auto [rec, n] = co_await sock_->async_read_some(asio::buffer(in.data() + wpos, in.size() - wpos), kTok);
+      if (rec || n == 0) break;
+      wpos += n;
+
+      uint64_t need_seq = 0;
+      out.clear();
+      write_replies.clear();
+      batch_staged.clear();
+      writeback.clear();
+      flush_cache = false;
+      {
+        std::unique_lock lk(e.mu());
+        int64_t now = NowMs();
+        for (;;) {
+          size_t consumed = 0;
+          RespServerLimits lim = sh_->limits;
+          lim.authenticated = c.authenticated;
+          ParseStatus ps = parser.Parse(std::string_view(in.data() + rpos, wpos - rpos), lim, &args, &consumed);
+          if (ps == ParseStatus::kIncomplete) break;
+          if (ps == ParseStatus::kError) {
+            sh_->m_proto_errors->Inc();
+            ReplyError(out, "ERR " + parser.error());
+            closing = true;
+            break;
+          }
+          rpos += consumed;
+          if (ps == ParseStatus::kEmpty) continue;
+          const CommandSpec* spec = sh_->table.Find(args[0]);
+          if (spec && (spec->flags & kNeedsDurableView) && !c.in_multi) {
+            // KEYS/SCAN/DBSIZE/INFO read the durable tier: make earlier writes durable first.
+            uint64_t s = e.SubmitBatch();
+            if (s == 0) s = e.last_seq();
+            need_seq = std::max(need_seq, s);
+            if (e.done_seq() < need_seq) {
+              // The argument views point into `in`, which stays untouched while we wait.
+              lk.unlock();
+              co_await WaitSeq(need_seq);
+              lk.lock();
+              now = NowMs();
+            }
+          }
+          if (sh_->rc && spec) {
+            StageKeys(spec, args, c, &staged, &keyviews);
+            std::vector<size_t> fetch;
+            uint64_t done = e.done_seq();
+            for (size_t i = 0; i < staged.size(); i++) {
+              Entry* x = e.cache().Find(staged[i].db, staged[i].key);
+              if (x && x->dirty_seq > done) continue;  // our own write, not yet durable: keep it
+              if (x) e.cache().Erase(staged[i].db, staged[i].key);
+              fetch.push_back(i);
+            }
+            if (!fetch.empty()) {
+              lk.unlock();
+              std::vector<Result<RespValue>> got;
+              for (size_t i : fetch) {
+                if (!sh_->srv.cache_up.load() && sh_->rc) {
+                  // Down: one probe per batch at most, then straight to the durable tier.
+                  if (!got.empty() && !got.back().ok()) {
+                    got.push_back(Status::Unavailable("cache tier down"));
+                    continue;
+                  }
+                }
+                // (a named vector: GCC 12 miscompiles initializer lists inside co_await expressions)
+                std::vector<std::string> get_cmd;
+                get_cmd.push_back("GET");
+                get_cmd.push_back(sh_->CacheName(staged[i].db, staged[i].key));
+                auto res = co_await sh_->rc->Command(std::move(get_cmd), sh_->cfg.cache_timeout);
+                got.push_back(std::move(res));
+              }
+              lk.lock();
+              now = NowMs();
+              for (size_t j = 0; j < fetch.size(); j++) {
+                const CacheKey& k = staged[fetch[j]];
+                auto& g = got[j];
+                if (g.ok() && !g->is_error()) sh_->CacheStatus(true);
+                else sh_->CacheStatus(false, g.ok() ? g->str : g.status().message());
+                if (e.cache().Find(k.db, k.key)) continue;  // staged meanwhile by another connection
+                bool filled = false;
+                if (g.ok() && g->type == RespValue::kString) {
+                  auto rec = DecodeRecord(g->str);
+                  if (rec.ok() && (rec->expire_ms == 0 || rec->expire_ms > now)) {
+                    auto v = ParseValue(rec->type, rec->payload);
+                    if (v.ok()) {
+                      e.Install(k.db, k.key, std::move(*v), rec->expire_ms);
+                      filled = true;
+                    }
+                  }
+                }
+                if (!filled) {
+                  // Miss (or cache down): read through the durable tier; put a hit back into the
+                  // cache with the key's remaining TTL.
+                  Entry* x = e.Lookup(k.db, k.key, now);
+                  if (x && g.ok() && !g->is_error()) writeback.push_back(k);
+                }
+              }
+            }
+            versions.clear();
+            for (const auto& k : staged) versions.push_back(e.VersionOf(k.db, k.key));
+          }
+          size_t before = out.size();
+          ExecuteCommand(e, sh_->srv, sh_->table, c, spec, args, out, now);
+          // EXEC counts as a write: if its batch fails to commit, the whole transaction answers an error.
+          if (spec && ((spec->flags & kWrite) || spec->name == "exec")) write_replies.emplace_back(before, out.size());
+          if (sh_->rc && spec) {
+            for (size_t i = 0; i < staged.size(); i++) {
+              if (e.VersionOf(staged[i].db, staged[i].key) != versions[i]) writeback.push_back(staged[i]);
+              batch_staged.push_back(staged[i]);
+            }
+            if (spec->name == "flushdb" || spec->name == "flushall") flush_cache = true;
+          }
+          sh_->m_cmds->Inc();
+          if (c.close_after_reply) {
+            closing = true;
+            break;
+          }
+        }
+        uint64_t s = e.SubmitBatch();
+        need_seq = std::max(need_seq, s);
+      }
+      if (need_seq > 0 && e.options().strict) {
+        co_await WaitSeq(need_seq);
+        std::string err;
+        if (!write_replies.empty() && e.SeqFailed(need_seq, &err)) {
+          // The batch did not become durable: every write in it answers an error instead.
+          std::string rebuilt;
+          size_t pos = 0;
+          for (auto [b, en] : write_replies) {
+            rebuilt.append(out, pos, b - pos);
+            ReplyError(rebuilt, "ERR hakone: durable tier write failed, not acknowledged (" + err + ")");
+            pos = en;
+          }
+          rebuilt.append(out, pos, std::string::npos);
+          out.swap(rebuilt);
+        }
+      }
+      if (sh_->rc && (!batch_staged.empty() || flush_cache || sh_->cache_flush_pending)) {
+        std::string err;
+        bool failed = need_seq > 0 && e.SeqFailed(need_seq, &err);
+        if (failed) writeback.clear();
+        co_await WriteBack(writeback, flush_cache && !failed, batch_staged);
+      }
+      if (!out.empty()) {
+        auto [wec, wn] = co_await asio::async_write(*sock_, asio::buffer(out), kTok);
+        if (wec) break;
+      }
+      if (closing) break;
+      if (out.capacity() > (1u << 20)) out = std::string();
+    }
+    {
+      std::lock_guard lk(e.mu());
+      UnwatchAll(e, c);
+    }
+    co_return;
+  }
+
+  // The keys a command touches (EXEC: those of every queued command), for staging.
+  void StageKeys(const CommandSpec* spec, std::span<const std::string_view> args, const Client& c,
+                 std::vector<CacheKey>* out, std::vector<std::string_view>* views) {
+    out->clear();
+    auto add = [&](const CommandSpec* sp, std::span<const std::string_view> a) {
+      CommandKeys(*sp, a, views);
+      for (auto k : *views) out->push_back(CacheKey{c.db, std::string(k)});
+    };
+    if (spec->name == "exec" && c.in_multi) {
+      std::vector<std::string_view> a;
+      for (const auto& q : c.queued) {
+        a.assign(q.begin(), q.end());
+        if (const CommandSpec* sp = sh_->table.Find(a[0])) add(sp, a);
+      }
+      return;
+    }
+    if (c.in_multi && !(spec->flags & kNoQueue)) return;  // only queued
+    add(spec, args);
+  }
+
+  // Writes the changed keys to the external cache (SET with the absolute expiry, or DEL), then
+  // drops the staged copies whose writes are durable from the in-process cache.
+  asio::awaitable<void> WriteBack(const std::vector<CacheKey>& keys, bool flush, const std::vector<CacheKey>& staged) {
+    Engine& e = *sh_->engine;
+    std::vector<std::vector<std::string>> cmds;
+    if (flush || sh_->cache_flush_pending.exchange(false)) cmds.push_back(std::vector<std::string>(1, "FLUSHDB"));
+    {
+      std::lock_guard lk(e.mu());
+      int64_t now = NowMs();
+      for (const auto& k : keys) {
+        Entry* x = e.cache().Find(k.db, k.key);
+        std::string name = sh_->CacheName(k.db, k.key);
+        if (!x || x->tombstone || (x->expire_ms != 0 && x->expire_ms <= now)) {
+          cmds.push_back({"DEL", name});
+          continue;
+        }
+        std::string payload;
+        SerializeValue(x->v, &payload);
+        std::vector<std::string> cmd = {"SET", name, EncodeRecord(StoredType(x->v), x->expire_ms, payload)};
+        if (x->expire_ms != 0) {
+          cmd.push_back("PXAT");
+          cmd.push_back(std::to_string(x->expire_ms));
+        }
+        cmds.push_back(std::move(cmd));
+      }
+    }
+    for (auto& cmd : cmds) {
+      if (!sh_->srv.cache_up.load() && cmd[0] != "FLUSHDB") break;
+      auto r = co_await sh_->rc->Command(std::move(cmd), sh_->cfg.cache_timeout);
+      bool ok = r.ok() && !r->is_error();
+      sh_->CacheStatus(ok, r.ok() ? r->str : r.status().message());
+      if (!ok) {
+        sh_->cache_flush_pending = true;  // the cache may now hold an older value: clear it on recovery
+        break;
+      }
+    }
+    std::lock_guard lk(e.mu());
+    uint64_t done = e.done_seq();
+    for (const auto& k : staged) {
+      Entry* x = e.cache().Find(k.db, k.key);
+      if (x && x->dirty_seq <= done) e.cache().Erase(k.db, k.key);
+    }
+  }
+
+  asio::awaitable<void> ServeMemcached() {
+    auto self = shared_from_this();
+    MemcacheSession ms(*sh_->engine, sh_->cfg.max_bulk);
+    std::string in(16384, '\0');
+    size_t rpos = 0, wpos = 0;
+    std::string out;
+    for (;;) {
+      if (rpos == wpos) rpos = wpos = 0;
+      if (in.size() - wpos < 4096) {
+        if (rpos > 0) {
+          std::memmove(in.data(), in.data() + rpos, wpos - rpos);
+          wpos -= rpos;
+          rpos = 0;
+        }
+        if (in.size() - wpos < 4096) {
+          if (in.size() > sh_->cfg.max_client_buffer) break;
+          in.resize(in.size() * 2);
+        }
+      }
+      auto [rec, n] = co_await sock_->async_read_some(asio::buffer(in.data() + wpos, in.size() - wpos), kTok);
+      if (rec || n == 0) break;
+      wpos += n;
+      out.clear();
+      bool close = false;
+      uint64_t need_seq = 0;
+      {
+        std::lock_guard lk(sh_->engine->mu());
+        size_t used = ms.Process(std::string_view(in.data() + rpos, wpos - rpos), NowMs(), &out, &close);
+        rpos += used;
+        need_seq = sh_->engine->SubmitBatch();
+      }
+      if (need_seq > 0 && sh_->engine->options().strict) {
+        co_await WaitSeq(need_seq);
+        std::string err;
+        if (sh_->engine->SeqFailed(need_seq, &err)) {
+          // Replies cannot be matched to requests any more: say why and close.
+          out = "SERVER_ERROR durable tier write failed\r\n";
+          close = true;
+        }
+      }
+      if (!out.empty()) {
+        auto [wec, wn] = co_await asio::async_write(*sock_, asio::buffer(out), kTok);
+        if (wec) break;
+      }
+      if (close) break;
+    }
+    co_return;
+  }
+
+ private:
+  std::shared_ptr<Shared> sh_;
+  std::shared_ptr<tcp::socket> sock_;
+  asio::steady_timer timer_;
+};
+
+asio::awaitable<void> AcceptLoop(std::shared_ptr<Shared> sh, std::shared_ptr<tcp::acceptor> acc, bool memcached) {
+  for (;;) {
+    // One I/O thread: the io_context itself serialises a connection's handlers; a strand per
+    // connection would only add a queue hop and a mutex per completion.
+    asio::any_io_executor ex_for_conn = sh->cfg.workers > 1 ? asio::any_io_executor(asio::make_strand(sh->rt.io()))
+                                                            : asio::any_io_executor(sh->rt.io().get_executor());
+    auto [ec, sock] = co_await acc->async_accept(ex_for_conn, kTok);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acc->is_open() || sh->stopping) co_return;
+      log::Warn("sessions: accept failed", {{"error", ec.message()}});
+      asio::steady_timer t(acc->get_executor());
+      t.expires_after(std::chrono::milliseconds(50));
+      co_await t.async_wait(kTok);
+      continue;
+    }
+    boost::system::error_code ig;
+    sock.set_option(tcp::no_delay(true), ig);
+    auto s = std::make_shared<tcp::socket>(std::move(sock));
+    {
+      std::lock_guard lk(sh->mu);
+      if (sh->stopping) {
+        s->close(ig);
+        continue;
+      }
+      sh->sockets.insert(s);
+    }
+    sh->srv.connected_clients.fetch_add(1);
+    sh->srv.total_connections.fetch_add(1);
+    sh->m_conns->Inc();
+    auto conn = std::make_shared<Conn>(sh, s);
+    auto ex = s->get_executor();
+    auto done = [sh, s](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::Error("sessions: connection failed", {{"error", ex.what()}});
+        }
+      }
+      boost::system::error_code ig2;
+      s->close(ig2);
+      sh->srv.connected_clients.fetch_sub(1);
+      std::lock_guard lk(sh->mu);
+      sh->sockets.erase(s);
+    };
+    if (memcached) asio::co_spawn(ex, conn->ServeMemcached(), done);
+    else asio::co_spawn(ex, conn->ServeRedis(), done);
+  }
+}
+
+asio::awaitable<void> UpkeepLoop(std::shared_ptr<Shared> sh) {
+  asio::steady_timer t(sh->rt.io());
+  while (!sh->stopping) {
+    t.expires_after(std::chrono::milliseconds(100));
+    co_await t.async_wait(kTok);
+    std::lock_guard lk(sh->engine->mu());
+    sh->engine->Upkeep(NowMs());
+  }
+}
+
+class SessionsComponent : public Component {
+ public:
+  explicit SessionsComponent(std::shared_ptr<Shared> sh) : sh_(std::move(sh)) {}
+  ~SessionsComponent() override {
+    if (sh_->engine) sh_->engine->Stop();
+  }
+  std::string name() const override { return "sessions"; }
+
+  Status Start() override {
+    auto& c = sh_->cfg;
+    std::unique_ptr<DurableTier> dur;
+    if (c.durable_type == "sqlite") {
+      HAKONE_ASSIGN_OR_RETURN(dur, OpenSqliteTier(c.sqlite_path));
+    } else {
+      HAKONE_ASSIGN_OR_RETURN(dur, OpenPostgresTier(c.postgres_url));
+    }
+    EngineOptions eo;
+    eo.strict = c.strict;
+    eo.flush_interval = c.flush_interval;
+    eo.max_memory = c.max_memory;
+    eo.shards = c.shards;
+    eo.sweep_interval = c.sweep_interval;
+    sh_->engine = std::make_unique<Engine>(eo, std::move(dur));
+    if (c.cache_type == "redis") {
+      auto u = ParseRedisUrl(c.cache_url);
+      if (!u.ok()) return u.status().WithContext("sessions: [sessions.cache] url");
+      auto& [host, port, pass, db] = *u;
+      sh_->rc = std::make_unique<RespClient>(sh_->rt.io(), host, port, pass, db);
+      sh_->srv.tiers_extra = "cache_address:" + sh_->rc->address() + "\r\n";
+    }
+    sh_->engine->Start();
+    HAKONE_RETURN_IF_ERROR(Bind(c.listen, false));
+    if (!c.memcached.empty()) HAKONE_RETURN_IF_ERROR(Bind(c.memcached, true));
+    asio::co_spawn(sh_->rt.io(), UpkeepLoop(sh_), asio::detached);
+    log::Info("sessions: started", {{"listen", c.listen},
+                                     {"memcached", c.memcached},
+                                     {"durable", sh_->engine->durable().name()},
+                                     {"durability", c.strict ? "strict" : "async"},
+                                     {"cache", c.cache_type}});
+    return Status::Ok();
+  }
+
+  void Stop() override {
+    sh_->stopping = true;
+    std::vector<std::shared_ptr<tcp::acceptor>> accs;
+    std::set<std::shared_ptr<tcp::socket>> socks;
+    {
+      std::lock_guard lk(sh_->mu);
+      accs = sh_->acceptors;
+      socks = sh_->sockets;
+    }
+    for (auto& a : accs) {
+      asio::post(a->get_executor(), [a] {
+        boost::system::error_code ig;
+        a->close(ig);
+      });
+    }
+    for (auto& s : socks) {
+      asio::post(s->get_executor(), [s] {
+        boost::system::error_code ig;
+        s->shutdown(tcp::socket::shutdown_receive, ig);
+      });
+    }
+    // Everything acknowledged is already durable (strict) or is flushed now (async).
+    if (sh_->engine) {
+      std::lock_guard lk(sh_->engine->mu());
+      (void)sh_->engine->SubmitBatch();
+    }
+  }
+
+ private:
+  Status Bind(const std::string& addr, bool memcached) {
+    HAKONE_ASSIGN_OR_RETURN(auto ep, ParseEndpoint(addr));
+    if (!IsLoopback(ep) && sh_->srv.requirepass.empty() && sh_->srv.users.empty()) {
+      return Status::InvalidArgument("sessions: refusing to listen on " + addr +
+                                     " without a password (protected mode): set requirepass_file or users in "
+                                     "[sessions], or listen on a loopback address");
+    }
+    auto acc = Listen(sh_->rt.io(), ep);
+    if (!acc.ok()) return acc.status().WithContext(std::string("sessions: listen on ") + addr);
+    boost::system::error_code ec;
+    auto local = acc->local_endpoint(ec);
+    auto proto = local.protocol();
+    auto fd = acc->release(ec);
+    auto a = std::make_shared<tcp::acceptor>(asio::make_strand(sh_->rt.io()), proto, fd);
+    if (!memcached) sh_->srv.port = local.port();
+    {
+      std::lock_guard lk(sh_->mu);
+      sh_->acceptors.push_back(a);
+    }
+    log::Info(memcached ? "sessions: memcached listening" : "sessions: redis listening", {{"address", FormatEndpoint(local)}});
+    asio::co_spawn(a->get_executor(), AcceptLoop(sh_, a, memcached), asio::detached);
+    return Status::Ok();
+  }
+
+  std::shared_ptr<Shared> sh_;
+};
+
+}  // namespace
+
+Result<SessionsConfig> ParseSessionsConfig(const Config& cfg, const SessionsOverrides& ov) {
+  SessionsConfig c;
+  auto root = cfg.Root();
+  std::string data_dir = root.String("data_dir", "./hakone-data");
+  if (!ov.data_dir.empty()) data_dir = ov.data_dir;
+  auto s = cfg.Section("sessions");
+  c.listen = s.String("listen", c.listen);
+  c.memcached = s.String("memcached", "");
+  c.requirepass = s.String("requirepass", "");
+  std::string pass_file = s.String("requirepass_file", "");
+  if (!pass_file.empty()) {
+    auto p = ReadSecretFile(pass_file);
+    if (!p.ok()) return Status::InvalidArgument("config: [sessions] requirepass_file: " + p.status().message());
+    c.requirepass = *p;
+  }
+  for (auto& u : s.SectionArray("users")) {
+    SessionsUser su;
+    su.name = u.String("name", "");
+    su.password = u.String("password", "");
+    std::string pf = u.String("password_file", "");
+    if (!pf.empty()) {
+      auto p = ReadSecretFile(pf);
+      if (!p.ok()) return Status::InvalidArgument("config: [[sessions.users]] password_file: " + p.status().message());
+      su.password = *p;
+    }
+    for (auto cmd : u.StringList("commands")) {
+      for (char& ch : cmd) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      su.commands.push_back(cmd);
+    }
+    if (su.name.empty() || su.password.empty())
+      return Status::InvalidArgument("config: [[sessions.users]] every user needs a name and a password (or password_file)");
+    c.users.push_back(std::move(su));
+  }
+  // Every key is read even when a flag overrides it, so that the file's keys are never "unknown".
+  std::string durability = s.String("durability", "strict");
+  if (!ov.durability.empty()) durability = ov.durability;
+  if (durability != "strict" && durability != "async")
+    return Status::InvalidArgument("config: [sessions] durability: must be strict or async, not '" + durability + "'");
+  c.strict = durability == "strict";
+  c.flush_interval = std::chrono::duration_cast<std::chrono::milliseconds>(s.Duration("flush_interval", c.flush_interval));
+  if (c.flush_interval.count() <= 0) return Status::InvalidArgument("config: [sessions] flush_interval: must be > 0");
+  c.sweep_interval = std::chrono::duration_cast<std::chrono::milliseconds>(s.Duration("sweep_interval", c.sweep_interval));
+  c.max_bulk = s.Size("max_bulk", c.max_bulk);
+  c.max_multibulk = static_cast<uint64_t>(s.Int("max_multibulk", static_cast<int64_t>(c.max_multibulk)));
+  c.max_client_buffer = s.Size("max_client_buffer", c.max_client_buffer);
+  c.workers = static_cast<int>(s.Int("workers", 1));
+  if (ov.workers > 0) c.workers = static_cast<int>(ov.workers);
+  if (c.workers < 1 || c.workers > 64) return Status::InvalidArgument("config: [sessions] workers: must be 1..64");
+  auto cache = s.Section("cache");
+  c.cache_type = cache.String("type", "memory");
+  if (!ov.cache_redis.empty()) c.cache_type = "redis";
+  if (c.cache_type != "memory" && c.cache_type != "redis")
+    return Status::InvalidArgument("config: [sessions.cache] type: must be memory or redis, not '" + c.cache_type + "'");
+  c.cache_url = cache.String("url", "");
+  if (!ov.cache_redis.empty()) c.cache_url = ov.cache_redis;
+  c.cache_prefix = cache.String("key_prefix", c.cache_prefix);
+  c.cache_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(cache.Duration("timeout", c.cache_timeout));
+  if (c.cache_type == "redis") {
+    if (c.cache_url.empty()) return Status::InvalidArgument("config: [sessions.cache] url: required for type = \"redis\"");
+    auto u = ParseRedisUrl(c.cache_url);
+    if (!u.ok()) return Status::InvalidArgument("config: [sessions.cache] url: " + u.status().message());
+  }
+  c.max_memory = cache.Size("max_memory", c.max_memory);
+  c.shards = static_cast<int>(cache.Int("shards", 16));
+  if (c.shards < 1 || c.shards > 1024) return Status::InvalidArgument("config: [sessions.cache] shards: must be 1..1024");
+  auto dur = s.Section("durable");
+  c.durable_type = dur.String("type", "sqlite");
+  if (!ov.durable.empty()) c.durable_type = ov.durable;
+  c.sqlite_path = dur.String("path", data_dir + "/sessions.db");
+  if (!ov.sqlite_path.empty()) c.sqlite_path = ov.sqlite_path;
+  else if (!ov.data_dir.empty()) c.sqlite_path = ov.data_dir + "/sessions.db";
+  c.postgres_url = dur.String("url", "");
+  if (!ov.postgres_url.empty()) c.postgres_url = ov.postgres_url;
+  if (c.durable_type != "sqlite" && c.durable_type != "postgres")
+    return Status::InvalidArgument("config: [sessions.durable] type: must be sqlite or postgres, not '" + c.durable_type + "'");
+  if (c.durable_type == "postgres" && c.postgres_url.empty())
+    return Status::InvalidArgument("config: [sessions.durable] url: required for type = \"postgres\"");
+  if (!ov.listen.empty()) c.listen = ov.listen;
+  if (!ov.memcached.empty()) c.memcached = ov.memcached;
+  if (!c.memcached.empty() && c.cache_type == "redis")
+    return Status::InvalidArgument("config: [sessions] memcached: the memcached listener needs the in-process cache tier "
+                                   "([sessions.cache] type = \"memory\")");
+  return c;
+}
+
+Result<std::unique_ptr<Component>> MakeSessions(Runtime& rt, const SessionsConfig& cfg) {
+  auto sh = std::make_shared<Shared>(rt);
+  sh->cfg = cfg;
+  RegisterAllCommands(sh->table);
+  sh->srv.requirepass = cfg.requirepass;
+  for (const auto& u : cfg.users) sh->srv.users.push_back(User{u.name, u.password, u.commands});
+  sh->srv.auth_required = !cfg.requirepass.empty() || !cfg.users.empty();
+  sh->srv.start_ms = NowMs();
+  sh->srv.cache_tier = cfg.cache_type;
+  sh->limits.max_bulk = cfg.max_bulk;
+  sh->limits.max_multibulk = cfg.max_multibulk;
+  auto& reg = metrics::Registry::Global();
+  sh->m_conns = reg.AddCounter("hakone_sessions_connections_total", "Client connections accepted")->Get();
+  sh->m_cmds = reg.AddCounter("hakone_sessions_commands_total", "Commands executed")->Get();
+  sh->m_proto_errors = reg.AddCounter("hakone_sessions_protocol_errors_total", "Connections closed for a protocol error")->Get();
+  sh->m_cache_up = reg.AddGauge("hakone_sessions_cache_up", "1 while the cache tier answers")->Get();
+  sh->m_cache_up->Set(1);
+  sh->m_cache_errors = reg.AddCounter("hakone_sessions_cache_errors_total", "Failed commands to the external cache tier")->Get();
+  if (cfg.durable_type == "sqlite" && !cfg.sqlite_path.empty()) {
+    auto slash = cfg.sqlite_path.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+      std::error_code ec;
+      std::filesystem::create_directories(cfg.sqlite_path.substr(0, slash), ec);
+    }
+  }
+  return std::unique_ptr<Component>(new SessionsComponent(sh));
+}
+
+Result<std::unique_ptr<Component>> MakeSessions(Runtime& rt, const Config& cfg, const SessionsOverrides& ov) {
+  HAKONE_ASSIGN_OR_RETURN(auto c, ParseSessionsConfig(cfg, ov));
+  return MakeSessions(rt, c);
+}
+
+}  // namespace hakone::sessions
