@@ -361,7 +361,8 @@ std::vector<Explanation> ExplainPaths(const Graph& g, uint32_t a, uint32_t b, si
     auto it = na.find(x);
     if (it != na.end() && x != a) out.push_back({{a, x, b}, {it->second, rxb}, 1.0 / da / std::max(1.0, Degree(g, x))});
   }
-  for (auto [y, ryb] : nb) {
+  for (const auto& yr : nb) {
+    const uint32_t y = yr.first, ryb = yr.second;  // not a structured binding: captured below (clang 14)
     if (y == a) continue;
     size_t budget = 20000;
     double dy = std::max(1.0, Degree(g, y));

@@ -233,9 +233,10 @@ class SyslogSource : public Source {
       }
       Flush();
     }
-    for (auto& [fd, c] : conns) {
+    for (auto& entry : conns) {
+      auto& c = entry.second;  // not a structured binding: the lambda captures it (clang 14)
       c->framer.Finish([&](std::string_view m) { Add(m, c->peer); });
-      ::close(fd);
+      ::close(entry.first);
     }
     Flush();
   }
