@@ -30,6 +30,7 @@
 
 #include "core/crc32c.h"
 #include "core/log.h"
+#include "store/block.h"  // WriteAll, ReadAt
 #include "store/event_block.h"
 #include "store/store_internal.h"
 
@@ -47,40 +48,12 @@ void Put64(std::string* o, uint64_t v) { for (int i = 0; i < 8; ++i) o->push_bac
 uint32_t Get32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
 uint64_t Get64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
 
-Status WriteFd(int fd, std::string_view d) {
-  while (!d.empty()) {
-    ssize_t n = ::write(fd, d.data(), d.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("write", errno);
-    }
-    d.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
-
-Status PreadAll(int fd, uint64_t off, size_t n, std::string* out) {
-  out->resize(n);
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::pread(fd, out->data() + got, n - got, static_cast<off_t>(off + got));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("pread", errno);
-    }
-    if (r == 0) break;
-    got += static_cast<size_t>(r);
-  }
-  out->resize(got);
-  return Status::Ok();
-}
-
 Status ReadFile(const std::string& path, std::string* out) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open " + path, errno);
   struct stat st {};
   ::fstat(fd, &st);
-  Status s = PreadAll(fd, 0, static_cast<size_t>(st.st_size), out);
+  Status s = ReadAt(fd, 0, static_cast<size_t>(st.st_size), out);
   ::close(fd);
   return s;
 }
@@ -99,7 +72,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view data) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("open " + tmp, errno);
-  Status s = WriteFd(fd, data);
+  Status s = WriteAll(fd, data);
   if (s.ok() && ::fdatasync(fd) != 0) s = Status::FromErrno("fdatasync " + tmp, errno);
   ::close(fd);
   if (!s.ok()) return s;
@@ -218,7 +191,7 @@ class Wal {
   Result<uint64_t> Append(std::string_view framed) {
     std::lock_guard<std::mutex> l(mu_);
     if (!error_.ok()) return error_;
-    Status s = WriteFd(fd_, framed);
+    Status s = WriteAll(fd_, framed);
     if (!s.ok()) { error_ = s; return s; }
     written_ += framed.size();
     return written_;
@@ -726,13 +699,13 @@ Status EventStoreImpl::OpenSegment(Stream& s, const std::string& file) {
   std::string hb;
   std::vector<BlockPtr> blocks;
   while (off + kEvHeaderBytes <= fsize) {
-    Status rs = PreadAll(seg->fd, off, kEvHeaderBytes, &hb);
+    Status rs = ReadAt(seg->fd, off, kEvHeaderBytes, &hb);
     if (!rs.ok()) return rs;
     EvHeader h;
     Status hs = DecodeEvHeader(hb, &h);
     if (hs.ok() && off + h.total_len() <= fsize) {
       std::string sum;
-      rs = PreadAll(seg->fd, off + kEvHeaderBytes, h.summary_len, &sum);
+      rs = ReadAt(seg->fd, off + kEvHeaderBytes, h.summary_len, &sum);
       if (!rs.ok()) return rs;
       auto b = std::make_shared<BlockMeta>();
       b->offset = off;
@@ -754,12 +727,12 @@ Status EventStoreImpl::OpenSegment(Stream& s, const std::string& file) {
     std::string buf;
     while (scan + kEvHeaderBytes <= fsize && !found) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(1 << 20, fsize - scan));
-      rs = PreadAll(seg->fd, scan, n, &buf);
+      rs = ReadAt(seg->fd, scan, n, &buf);
       if (!rs.ok()) return rs;
       for (size_t i = 0; i + 4 <= buf.size(); ++i) {
         if (std::memcmp(buf.data() + i, "HKEV", 4) != 0) continue;
         std::string h2;
-        rs = PreadAll(seg->fd, scan + i, kEvHeaderBytes, &h2);
+        rs = ReadAt(seg->fd, scan + i, kEvHeaderBytes, &h2);
         EvHeader hh;
         if (rs.ok() && DecodeEvHeader(h2, &hh).ok() && scan + i + hh.total_len() <= fsize) { scan += i; found = true; break; }
       }
@@ -1367,7 +1340,7 @@ Status EventStoreImpl::FlushLocked(Stream& s) {
     std::string p = s.dir + "/ids.log";
     int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return Status::FromErrno("open " + p, errno);
-    Status st = WriteFd(fd, s.journal);
+    Status st = WriteAll(fd, s.journal);
     if (st.ok() && ::fdatasync(fd) != 0) st = Status::FromErrno("fdatasync " + p, errno);
     ::close(fd);
     if (!st.ok()) return st;
@@ -1499,7 +1472,7 @@ Status EventStoreImpl::CompactLocked(Stream& s) {
       Status st = EncodeEvBlock(acc, acc_post, opts_.zstd_level, &enc, &h);
       if (!st.ok()) return st;
       acc_post.clear();
-      st = WriteFd(fd, enc);
+      st = WriteAll(fd, enc);
       if (!st.ok()) return st;
       auto b = std::make_shared<BlockMeta>();
       b->seg = nseg;
@@ -1519,9 +1492,9 @@ Status EventStoreImpl::CompactLocked(Stream& s) {
         st = emit_acc();
         if (!st.ok()) break;
         std::string raw;
-        st = PreadAll(old->fd, b->offset, b->h.total_len(), &raw);
+        st = ReadAt(old->fd, b->offset, b->h.total_len(), &raw);
         if (!st.ok()) break;
-        st = WriteFd(fd, raw);
+        st = WriteAll(fd, raw);
         if (!st.ok()) break;
         auto nb = std::make_shared<BlockMeta>();
         nb->seg = nseg;
@@ -1604,7 +1577,7 @@ Result<std::shared_ptr<const EvBlockData>> EventStoreImpl::LoadBlock(const Block
   if (auto c = cache_.Get(&b)) return c;
   if (b.damaged) return Status::Corruption("block at offset " + std::to_string(b.offset) + " of " + b.seg->path + " is damaged");
   std::string raw;
-  Status st = PreadAll(b.seg->fd, b.offset, b.h.total_len(), &raw);
+  Status st = ReadAt(b.seg->fd, b.offset, b.h.total_len(), &raw);
   if (!st.ok()) return st;
   auto d = std::make_shared<EvBlockData>();
   st = DecodeEvBlock(raw, b.h, d.get());
