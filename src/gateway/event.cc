@@ -652,23 +652,29 @@ std::string EventBuilder::Build(const RequestRecord& rec, std::string_view user)
   out += '}';
 
   if (!rec.body_prefix.empty()) {
-    out += ",\"request_body\":";
+    // One type per field, so that stores which fix a field's type on first sight (Elasticsearch,
+    // hakone's store) accept every event: a JSON object body goes to request_body, every other
+    // body to request_body_text as a string.
     std::string_view ct = rec.content_type.empty() ? rec.Header("Content-Type") : std::string_view(rec.content_type);
     switch (KindOf(MediaType(ct))) {
       case BodyKind::kJson: {
         bool text = true;
         std::string body = m.redactor.RedactJson(rec.body_prefix, &text, rec.body_truncated);
-        if (text) {
-          AppendString(out, body);
-        } else {
+        if (!text && !body.empty() && body.front() == '{') {
+          out += ",\"request_body\":";
           out += body;  // re-serialized by Boost.JSON: compact, escaped, valid
+        } else {
+          out += ",\"request_body_text\":";
+          AppendString(out, body);
         }
         break;
       }
       case BodyKind::kForm:
+        out += ",\"request_body_text\":";
         AppendString(out, m.redactor.RedactForm(rec.body_prefix));
         break;
       case BodyKind::kText:
+        out += ",\"request_body_text\":";
         AppendString(out, m.redactor.RedactText(rec.body_prefix));
         break;
     }

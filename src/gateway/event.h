@@ -15,9 +15,11 @@
 //   query           the raw query string, secret parameters redacted ("" when none)
 //   headers         {"User-Agent": "...", ...}: the record_headers present, raw; plus the secret
 //                   headers present (Authorization, Cookie, ...), as Redactor::HashValue hashes
-//   request_body    the captured body prefix, redacted: a JSON body that parses is embedded as
-//                   a JSON value, anything else (truncated JSON, forms, text) as a string;
-//                   omitted when nothing was captured
+//   request_body    the captured body prefix, redacted, when it is a JSON object that parses:
+//                   embedded as a JSON object
+//   request_body_text  any other captured body (truncated JSON, a JSON array or scalar, forms,
+//                   text), redacted, as a string. At most one of the two is present; neither
+//                   when nothing was captured. (Two fields, so each keeps one type.)
 //   request_body_truncated   true when the body was longer than the captured prefix
 //   status, bytes_in, bytes_out, upstream, upstream_ms, total_ms
 //   error           only when the proxy failed ("upstream refused", "timeout")

@@ -152,7 +152,8 @@ TEST(Event, FixtureFullOfSecretsLeaksNone) {
   EXPECT_EQ(ev.find("4111"), std::string::npos) << ev;
   for (auto& s : secrets) EXPECT_EQ(ev.find(s), std::string::npos) << s << " in " << ev;
   o = Parse(ev);
-  EXPECT_TRUE(o["request_body"].is_string());
+  EXPECT_FALSE(o.contains("request_body"));
+  EXPECT_TRUE(o["request_body_text"].is_string());
   EXPECT_EQ(o["request_body_truncated"], true);
 
   RequestRecord form = json;
@@ -161,7 +162,8 @@ TEST(Event, FixtureFullOfSecretsLeaksNone) {
   ev = b.Build(form, "bob");
   for (auto& s : secrets) EXPECT_EQ(ev.find(s), std::string::npos) << s << " in " << ev;
   o = Parse(ev);
-  EXPECT_EQ(o["request_body"], "user=bob&passwd=[REDACTED]&user%5Bapi_key%5D=[REDACTED]&card_number=[REDACTED]");
+  EXPECT_FALSE(o.contains("request_body"));
+  EXPECT_EQ(o["request_body_text"], "user=bob&passwd=[REDACTED]&user%5Bapi_key%5D=[REDACTED]&card_number=[REDACTED]");
 
   // Bodies of other types (if captured) go through the free-text redactor.
   RequestRecord text = json;
@@ -196,6 +198,18 @@ TEST(Event, NoRawControlCharactersAnywhere) {
   EXPECT_EQ(ev.find('\n'), std::string::npos);
   o = Parse(ev);
   EXPECT_EQ(o["request_body"].at("a"), "x\ny");
+  // A JSON body that is not an object keeps its text in request_body_text, so request_body is
+  // always an object (stores fix a field's type on first sight).
+  j.body_prefix = "[1, 2, {\"password\": \"s3cret-999\"}]";
+  ev = b.Build(j, "u");
+  EXPECT_EQ(ev.find("s3cret-999"), std::string::npos) << ev;
+  o = Parse(ev);
+  EXPECT_FALSE(o.contains("request_body"));
+  ASSERT_TRUE(o["request_body_text"].is_string()) << ev;
+  j.body_prefix = "42";
+  o = Parse(b.Build(j, "u"));
+  EXPECT_FALSE(o.contains("request_body"));
+  EXPECT_EQ(o["request_body_text"], "42");
 }
 
 TEST(Event, Routes) {
