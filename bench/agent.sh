@@ -5,7 +5,11 @@
 #
 # Cases (each run A B A B, best of ROUNDS):
 #   file_to_archive   file source -> archive (zstd, formatted + raw copies)  vs rsyslog imfile -> omfile
-#   file_to_store     file source -> store sink (_bulk to `hakone serve`)     vs rsyslog imfile -> omfile
+#   file_to_store     file source -> store sink, in-process: `hakone serve` running [store] and
+#                     [agent] in one process, the sink calling EventStore::Write() (durable WAL);
+#                     the whole process's CPU and RSS are counted     vs rsyslog imfile -> omfile
+#   file_to_store_http (only with STORE_URL=http://...): the same over _bulk to a separate
+#                     `hakone serve` (its CPU is not counted)
 #   tcp_to_blackhole  TCP syslog (newline framing, parsed) -> blackhole       vs rsyslog imtcp -> omfile
 #   regex_parse       file -> regex transform (7 named captures) -> blackhole (peer: published
 #                     Vector 13.2 / Fluent Bit 20.5 MiB/s; rsyslog has no comparable regex parser installed)
@@ -79,9 +83,9 @@ record() {  # record CASE SIDE SECS CPU RSS
   results+=("$1 $2 $mibs $cpug $(( $5 / 1024 ))")
 }
 
-# hakone run: CASE CONFIG_BODY SINK_NAME [LOADCMD]
+# hakone run: CASE CONFIG_BODY SINK_NAME [LOADCMD]   (MODE=serve: `hakone serve` with a [store])
 run_hakone() {
-  local case=$1 body=$2 sink=$3 load=${4:-}
+  local case=$1 body=$2 sink=$3 load=${4:-} mode=${MODE:-agent}
   local d="$work/hk-$case-$RANDOM" port
   port=$(free_port)
   mkdir -p "$d"
@@ -96,8 +100,9 @@ listen = "127.0.0.1:$port"
 quota = "4GiB"
 $body
 CONF
+  if [ "$mode" = serve ]; then printf '[store]\nlisten = "127.0.0.1:%s"\n' "$(free_port)" >> "$d/agent.toml"; fi
   local t0; t0=$(now_ns)
-  "$HAKONE" agent --config "$d/agent.toml" >"$d/out.log" 2>&1 &
+  "$HAKONE" "$mode" --config "$d/agent.toml" >"$d/out.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
   if [ -n "$load" ]; then
@@ -177,14 +182,20 @@ batch_size = 10000" arch
   rm -rf "$work/archive"
   run_rsyslog file_to_archive "$RS_IMFILE"
 
+  MODE=serve run_hakone file_to_store "$FILE_SRC
+[agent.sinks.st]
+type = \"store\"
+inputs = [\"app\"]
+batch_size = 5000" st
+  run_rsyslog file_to_store "$RS_IMFILE"
+
   if [ -n "${STORE_URL:-}" ]; then
-    run_hakone file_to_store "$FILE_SRC
+    run_hakone file_to_store_http "$FILE_SRC
 [agent.sinks.st]
 type = \"store\"
 inputs = [\"app\"]
 url = \"$STORE_URL\"
 batch_size = 5000" st
-    run_rsyslog file_to_store "$RS_IMFILE"
   fi
 
   TCPP=$(free_port)
@@ -223,11 +234,13 @@ for case, side, mibs, cpug, rss in rows:
     if k not in best or float(mibs) > float(best[k][0]):
         best[k] = (mibs, cpug, rss)
 pub = {"tcp_to_blackhole": "Vector 86 / Fluent Bit 64.4", "regex_parse": "Vector 13.2 / Fluent Bit 20.5",
-       "file_to_archive": "Vector File->TCP 76.7 / Fluent Bit 35", "file_to_store": "Vector File->TCP 76.7 / Fluent Bit 35"}
+       "file_to_archive": "Vector File->TCP 76.7 / Fluent Bit 35", "file_to_store": "Vector File->TCP 76.7 / Fluent Bit 35",
+       "file_to_store_http": "Vector File->TCP 76.7 / Fluent Bit 35"}
 print("| case | hakone MiB/s | rsyslog MiB/s | ratio | hakone CPU-s/GiB | rsyslog CPU-s/GiB | hakone peak RSS MiB | rsyslog peak RSS MiB | published (MiB/s) |")
 print("|---|---|---|---|---|---|---|---|---|")
-for case in ["file_to_archive", "file_to_store", "tcp_to_blackhole", "regex_parse"]:
+for case in ["file_to_archive", "file_to_store", "file_to_store_http", "tcp_to_blackhole", "regex_parse"]:
     h = best.get((case, "hakone")); r = best.get((case, "rsyslog"))
+    if case == "file_to_store_http": r = best.get(("file_to_store", "rsyslog"))
     if not h: continue
     ratio = "%.2fx" % (float(h[0]) / float(r[0])) if r else "-"
     print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (case, h[0], r[0] if r else "-", ratio, h[1], r[1] if r else "-", h[2], r[2] if r else "-", pub[case]))

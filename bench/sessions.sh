@@ -91,6 +91,9 @@ done
 hk_keys=$(redis-cli -p "$HP" dbsize)
 rd_keys=$(redis-cli -p "$RP" dbsize)
 echo "keys after the runs: redis $rd_keys, hakone $hk_keys (durable in SQLite)"
+# Group commit: writes per fsync and mean commit time over all of hakone's runs so far.
+redis-cli -p "$HP" info tiers | tr -d '\r' | awk -F: '/^durable_commits:/{c=$2} /^durable_committed_ops:/{o=$2} /^durable_commit_usec:/{u=$2}
+  END{ if (c > 0) printf "hakone group commit: %d commits, %d writes, %.1f writes per commit, %.2f ms per commit\n", c, o, o/c, u/c/1000 }'
 
 # Read-through: restart hakone with an empty in-process cache, then GET.
 kill "$HPID"; wait "$HPID" 2>/dev/null || true

@@ -12,6 +12,7 @@ PKGS=(
   libmaxminddb-dev libhyperscan-dev libgtest-dev libgmock-dev libbenchmark-dev
   libpcre2-dev libcurl4-openssl-dev  # agent: regex parsing, S3 archive (SigV4)
   libgumbo-dev libbrotli-dev  # crawl: HTML parsing, br decoding (libcurl does gzip/br)
+  tzdata  # store: IANA time zones for date_histogram (TZif files in /usr/share/zoneinfo)
   # services and tools used by the integration tests and benchmarks
   postgresql postgresql-client redis-server redis-tools nginx wrk curl python3 procps iproute2
   # graph benchmark peer (the C library only: python3-igraph would pull Boost 1.74)
@@ -20,8 +21,9 @@ PKGS=(
   python3-elasticsearch
   rsyslog  # agent benchmark peer (Node.js and npm come with the machine, not from apt)
   python3-redis python3-pymemcache libmemcached-tools  # sessions: client libraries and tools in the tests
-  chromium  # the console's browser tests (tests/e2e, playwright-core)
+  chromium fonts-noto-cjk  # the console's browser tests (tests/e2e, playwright-core); CJK glyphs in screenshots
   prometheus-pushgateway python3-scrapy  # crawl: metrics push test, benchmark peer
+  python3-yaml  # tests/deploy/probes.py: reads the rendered manifests
 )
 
 missing=()

@@ -120,7 +120,8 @@ namespace hakone::app {
 
 Status AddAgentComponent(const Config& cfg, std::vector<std::unique_ptr<Component>>* comps) {
   if (!cfg.HasSection("agent")) return Status::Ok();
-  // The in-process store is not shared with the agent yet: `store` sinks use `url`.
+  // `store` sinks without `url` write to the in-process store: the store component (started
+  // before this one) publishes it in store/local.h, and the sink looks it up at each write.
   auto agent = pipeline::Agent::Make(cfg);
   if (!agent.ok()) return agent.status();
   comps->push_back(std::move(*agent));

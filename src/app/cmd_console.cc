@@ -24,7 +24,7 @@ Status AddConsoleComponent(Runtime& rt, const Config& cfg, std::vector<std::uniq
 }
 
 int RunConsole(int argc, char** argv) {
-  std::string config_path, listen, gateway_admin, store, graph, agent, crawl, sessions, assets_dir, token_file;
+  std::string config_path, listen, gateway_admin, store, graph, agent, crawl, alerts, sessions, assets_dir, token_file;
   FlagSet f("hakone console",
             "Serves the web console at /ui/ and forwards its API calls to the components\n"
             "(operation log, store, graph, agent, crawler, sessions). Flags override [console].");
@@ -35,6 +35,7 @@ int RunConsole(int argc, char** argv) {
   f.String("graph", &graph, "ADDR", "the graph API (default 127.0.0.1:7475)");
   f.String("agent", &agent, "ADDR", "the agent's admin listener (default: none)");
   f.String("crawl", &crawl, "ADDR", "the crawler's status API (default: none)");
+  f.String("alerts", &alerts, "ADDR", "serves GET /alerts for the Alerts page (default: the agent's admin listener)");
   f.String("sessions", &sessions, "URL", "hakone sessions, redis://host:port (default: none)");
   f.String("assets-dir", &assets_dir, "DIR", "serve the console from DIR (web/dist) instead of the embedded copy");
   f.String("token-file", &token_file, "FILE", "require this API token (Bearer) from the browser; forwarded upstream");
@@ -60,7 +61,7 @@ int RunConsole(int argc, char** argv) {
   // The file may configure other components too: only [console]'s keys are checked for typos
   // here (Finish() would flag every other section's keys as unknown); type errors still count.
   static const char* const kKeys[] = {"enabled", "listen", "gateway_admin", "store", "graph",
-                                      "agent", "crawl", "sessions", "assets_dir"};
+                                      "agent", "crawl", "alerts", "sessions", "assets_dir"};
   for (const auto& k : cfg.Section("console").Keys()) {
     if (std::find(std::begin(kKeys), std::end(kKeys), k) == std::end(kKeys)) {
       std::fprintf(stderr, "hakone console: config: unknown key 'console.%s'\n", k.c_str());
@@ -72,7 +73,7 @@ int RunConsole(int argc, char** argv) {
     return 2;
   }
   for (auto [flag, field] : {std::pair{&listen, &o->listen}, {&gateway_admin, &o->gateway_admin}, {&store, &o->store},
-                             {&graph, &o->graph}, {&agent, &o->agent}, {&crawl, &o->crawl}, {&sessions, &o->sessions},
+                             {&graph, &o->graph}, {&agent, &o->agent}, {&crawl, &o->crawl}, {&alerts, &o->alerts}, {&sessions, &o->sessions},
                              {&assets_dir, &o->assets_dir}}) {
     if (!flag->empty()) *field = *flag;
   }

@@ -57,10 +57,8 @@ Result<std::shared_ptr<const Graph>> OpenGraph(const std::string& dir) {
 
 // ---------------------------------------------------------------- sample
 
-const char* kSampleMapping = R"(# Graph mapping for the sample ATS database written by `hakone graph sample`.
-# Paths are relative to this file. See docs/graph.md.
-source = "sqlite:%s"
-
+// The mapping body for the sample ATS database (after the `source` line).
+const char* kSampleMappingBody = R"(
 [[nodes]]
 label = "Person"
 query = "SELECT id, name, email, city, title, years_experience, skills FROM people"
@@ -146,9 +144,8 @@ int RunSample(int argc, char** argv) {
       if (getcwd(cwd, sizeof cwd)) db = std::string(cwd) + "/" + db;
     }
     std::ofstream m(mapping_out);
-    char buf[8192];
-    std::snprintf(buf, sizeof buf, kSampleMapping, db.c_str());
-    m << buf;
+    m << "# Graph mapping for the sample ATS database written by `hakone graph sample`. See docs/graph.md.\n"
+      << GraphSampleMapping(db);
     if (!m.flush()) return Fail("sample", Status::IOError("cannot write " + mapping_out));
     std::printf("wrote mapping %s\n", mapping_out.c_str());
   }
@@ -503,6 +500,19 @@ int RunTckCmd(int argc, char** argv) {
 }
 
 }  // namespace
+
+std::string TomlEscape(std::string_view s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o.push_back('\\');
+    o.push_back(c);
+  }
+  return o;
+}
+
+std::string GraphSampleMapping(std::string_view db_path) {
+  return "source = \"sqlite:" + TomlEscape(db_path) + "\"\n" + kSampleMappingBody;
+}
 
 int RunGraph(int argc, char** argv) {
   if (argc < 2) {

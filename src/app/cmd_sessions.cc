@@ -31,12 +31,16 @@ int RunSessions(int argc, char** argv) {
   f.String("sqlite", &ov.sqlite_path, "PATH", "SQLite file (default <data-dir>/sessions.db)");
   f.String("postgres", &ov.postgres_url, "URL", "PostgreSQL URL for --durable postgres");
   f.String("cache-redis", &ov.cache_redis, "URL", "use an external Redis as the cache tier (redis://host:port[/db])");
+  f.String("cache-sentinel", &ov.cache_sentinels, "ADDRS",
+           "cache tier Redis managed by Sentinel: the sentinels, host:port[,host:port...] (with --cache-master)");
+  f.String("cache-master", &ov.cache_master, "NAME", "the Sentinel master name of the cache tier Redis");
   f.String("data-dir", &ov.data_dir, "DIR", "data directory (default ./hakone-data)");
   f.Int("workers", &ov.workers, "N", "I/O threads (default 1)");
   f.Epilog(
       "Examples:\n"
       "  hakone sessions --listen 127.0.0.1:6380 --data-dir ./data\n"
       "  hakone sessions --listen 127.0.0.1:6380 --memcached 127.0.0.1:11212 --config hakone.toml\n"
+      "  hakone sessions --cache-sentinel 10.0.0.7:26379,10.0.0.8:26379 --cache-master sessions-cache\n"
       "  redis-cli -p 6380 set sess:abc '{\"user\":1}' EX 3600");
   if (int rc = f.ParseOrExit(argc, argv); rc >= 0) return rc;
   Config cfg;

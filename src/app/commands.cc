@@ -9,7 +9,6 @@
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/runtime.h"
-#include "demo/demo.h"
 #include "demo/sample_app.h"
 #include "gateway/audit_cli.h"
 #include "gateway/gateway.h"
@@ -136,19 +135,21 @@ int RunGateway(int argc, char** argv) {
 int RunAudit(int argc, char** argv) { return gateway::RunAuditCli(argc, argv); }
 
 int RunSampleApp(int argc, char** argv) {
-  std::string listen = "127.0.0.1:9000";
+  demo::SampleAppOptions o;
   FlagSet f("hakone sample-app",
             "A small recruiting web app (candidates, companies, jobs, a login form) to put behind the gateway.");
-  f.String("listen", &listen, "ADDR", "address to serve on (default 127.0.0.1:9000)");
+  f.String("listen", &o.listen, "ADDR", "address to serve on (default 127.0.0.1:9000)");
+  f.String("env", &o.env, "NAME", "the environment it plays, in its log lines (default prod)");
+  f.String("log-file", &o.log_path, "FILE", "append one JSON line per request here (default: none)");
+  f.String("sessions", &o.sessions, "URL",
+           "keep login sessions in this Redis-protocol store, e.g. hakone sessions: redis://127.0.0.1:6380 (default: none)");
   if (int rc = f.ParseOrExit(argc, argv); rc >= 0) return rc;
   Runtime rt(1);
-  auto app = demo::MakeSampleApp(rt, listen);
+  auto app = demo::MakeSampleApp(rt, o);
   if (!app.ok()) return Fail("sample-app", app.status());
   std::vector<std::unique_ptr<Component>> comps;
   comps.push_back(std::move(*app));
   return RunComponents(rt, comps, Config());
 }
-
-int RunDemo(int argc, char** argv) { return demo::RunDemo(argc, argv); }
 
 }  // namespace hakone::app

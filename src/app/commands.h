@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/component.h"
@@ -36,6 +37,10 @@ Status AddSessionsComponent(Runtime& rt, const Config& cfg, std::vector<std::uni
 // cmd_graph.cc: `hakone graph`, and the graph API component for `hakone serve` ([graph]).
 int RunGraph(int argc, char** argv);
 int RunCrawl(int argc, char** argv);  // cmd_crawl.cc: `hakone crawl`
+// The graph mapping of `hakone graph sample`'s database at db_path (TOML, from the source line on).
+std::string GraphSampleMapping(std::string_view db_path);
+// s with `"` and `\` escaped for a TOML basic string.
+std::string TomlEscape(std::string_view s);
 Status AddGraphComponent(Runtime& rt, const Config& cfg, std::vector<std::unique_ptr<Component>>* comps);
 
 // cmd_console.cc: `hakone console`, and the web console for `hakone serve` ([console]).

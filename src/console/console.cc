@@ -299,6 +299,10 @@ class Console final : public Component {
     server_.Route("*", "/es/*", [this](HttpRequest& req) { return Forward(req, "store", Strip(req, "/es")); });
     server_.Route("*", "/api/graph/*", [this](HttpRequest& req) { return Forward(req, "graph", req.target); });
     server_.Route("*", "/api/agent/*", [this](HttpRequest& req) { return Forward(req, "agent", Strip(req, "/api/agent")); });
+    server_.Route("GET", "/api/agent/alerts", [this](HttpRequest& req) {
+      const Upstream* a = Find("alerts");
+      return Forward(req, a != nullptr && !a->base.empty() ? "alerts" : "agent", Strip(req, "/api/agent"));
+    });
     server_.Route("*", "/api/crawl/*", [this](HttpRequest& req) { return Forward(req, "crawl", req.target); });
   }
 
@@ -376,6 +380,7 @@ Result<ConsoleOptions> ConsoleOptionsFromConfig(const Config& cfg) {
   o.graph = c.String("graph", o.graph);
   o.agent = c.String("agent", o.agent);
   o.crawl = c.String("crawl", o.crawl);
+  o.alerts = c.String("alerts", o.alerts);
   o.sessions = c.String("sessions", o.sessions);
   o.assets_dir = c.String("assets_dir", "");
   auto auth = gateway::LoadAdminAuth(cfg.Section("auth"));
@@ -407,6 +412,11 @@ Result<std::unique_ptr<Component>> MakeConsole(Runtime& rt, ConsoleOptions o) {
     if (!n.ok()) return Status::InvalidArgument(std::string("console: ") + name + ": " + n.status().message());
     std::string health = std::string(name) == "store" ? "/" : "/healthz";
     ups.push_back({name, *n, health});
+  }
+  if (!o.alerts.empty()) {  // only listed (and health-checked) when configured
+    auto n = NormalizeUpstream(o.alerts);
+    if (!n.ok()) return Status::InvalidArgument("console: alerts: " + n.status().message());
+    ups.push_back({"alerts", *n, "/healthz"});
   }
   return std::unique_ptr<Component>(new Console(rt, std::move(o), std::move(ups)));
 }

@@ -14,6 +14,8 @@
 //   *   /es/*                -> store (Elasticsearch-compatible API), "/es" stripped
 //   *   /api/graph/*         -> graph API, same path
 //   *   /api/agent/*         -> agent admin listener, "/api/agent" stripped (/metrics, /healthz, /alerts)
+//   GET /api/agent/alerts    -> `alerts` + "/alerts" when `alerts` is set (the demo's alert board,
+//                            which receives the agent's slack sink messages), else the agent's /alerts
 //   *   /api/crawl/*         -> crawler status API, same path
 //   GET /api/sessions/info   sessions server over RESP: INFO, DBSIZE and a SCAN sample of keys
 //
@@ -50,12 +52,13 @@ struct ConsoleOptions {
   std::string graph = "127.0.0.1:7475";        // the graph API ("" = none)
   std::string agent = "";                      // the agent's admin listener ("" = none)
   std::string crawl = "";                      // the crawler's status API ("" = none)
+  std::string alerts = "";                     // serves GET /alerts for the Alerts page ("" = the agent)
   std::string sessions = "";                   // redis://host:port of hakone sessions ("" = none)
   std::string assets_dir;                      // serve these files instead of the embedded ones
   std::vector<ConsoleToken> tokens;            // empty: no token needed, loopback only
 };
 
-// Reads [console] (listen, gateway_admin, store, graph, agent, crawl, sessions, assets_dir,
+// Reads [console] (listen, gateway_admin, store, graph, agent, crawl, alerts, sessions, assets_dir,
 // enabled) and [auth] tokens. Upstream addresses default to the other sections of the same file
 // ([gateway] admin, [store] listen, [graph] listen, [sessions] listen) when present.
 Result<ConsoleOptions> ConsoleOptionsFromConfig(const Config& cfg);

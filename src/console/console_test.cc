@@ -199,5 +199,75 @@ TEST_F(ConsoleServer, SaysWhichComponentIsNotRunning) {
   EXPECT_NE(r.body.find(R"({"name":"agent","address":"","configured":false,"up":false})"), std::string::npos) << r.body;
 }
 
+
+// GET /api/agent/alerts goes to [console] alerts when set (the demo's alert board); everything
+// else under /api/agent/ (and the alerts without that setting) to the agent.
+TEST(ConsoleAlerts, RoutesAlertsToTheAlertsUpstreamWhenSet) {
+  Runtime rt(1);
+  auto echo = [&rt](std::string who) {
+    auto s = std::make_unique<HttpServer>(rt.io(), HttpServer::Options{});
+    s->Route("*", "/*", [who](HttpRequest& req) -> asio::awaitable<HttpResponse> {
+      co_return HttpResponse::Json(200, "{\"who\":\"" + who + "\",\"target\":\"" + req.target + "\"}");
+    });
+    EXPECT_TRUE(s->Listen(*ParseEndpoint("127.0.0.1:0")).ok());
+    return s;
+  };
+  auto agent = echo("agent");
+  auto alerts = echo("alerts");
+  auto make = [&](bool with_alerts) {
+    ConsoleOptions o;
+    asio::ip::tcp::acceptor a(rt.io(), *ParseEndpoint("127.0.0.1:0"));
+    o.listen = FormatEndpoint(a.local_endpoint());
+    a.close();
+    o.gateway_admin = o.store = o.graph = "";
+    o.agent = FormatEndpoint(agent->local_endpoint());
+    if (with_alerts) o.alerts = FormatEndpoint(alerts->local_endpoint());
+    auto c = MakeConsole(rt, o);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_TRUE((*c)->Start().ok());
+    return std::make_pair(std::move(*c), "http://" + o.listen);
+  };
+  auto [with, with_base] = make(true);
+  auto [without, without_base] = make(false);
+  Component* c1 = with.get();
+  Component* c2 = without.get();
+  HttpServer* s1 = agent.get();
+  HttpServer* s2 = alerts.get();
+  rt.OnShutdown([c1, c2, s1, s2] {
+    c1->Stop();
+    c2->Stop();
+    s1->Stop();
+    s2->Stop();
+  });
+  std::thread t([&rt] { rt.Run(); });
+  auto get = [](const std::string& url) {
+    auto r = HttpFetch("GET", url, {}, "", std::chrono::seconds(5));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->body : std::string();
+  };
+  EXPECT_EQ(get(with_base + "/api/agent/alerts"), R"({"who":"alerts","target":"/alerts"})");
+  EXPECT_EQ(get(with_base + "/api/agent/metrics"), R"({"who":"agent","target":"/metrics"})");
+  EXPECT_EQ(get(without_base + "/api/agent/alerts"), R"({"who":"agent","target":"/alerts"})");
+  std::string status = get(with_base + "/api/console/status");
+  EXPECT_NE(status.find(R"("name":"alerts")"), std::string::npos) << status;
+  status = get(without_base + "/api/console/status");
+  EXPECT_EQ(status.find(R"("name":"alerts")"), std::string::npos) << status;
+  rt.Shutdown();
+  t.join();
+}
+
+TEST(ConsoleAlerts, ReadsTheAlertsKey) {
+  auto cfg = Config::LoadString("[console]\nalerts = \"127.0.0.1:9011\"\n");
+  ASSERT_TRUE(cfg.ok());
+  auto o = ConsoleOptionsFromConfig(*cfg);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->alerts, "127.0.0.1:9011");
+  ConsoleOptions bad = *o;
+  bad.alerts = "http://[::1";
+  Runtime rt(1);
+  auto c = MakeConsole(rt, bad);
+  EXPECT_FALSE(c.ok());
+}
+
 }  // namespace
 }  // namespace hakone::console

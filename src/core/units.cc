@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <ctime>
 
 namespace hakone {
 
@@ -91,6 +92,20 @@ std::string FormatSize(uint64_t b) {
   else if (v < 1024.0 * 1024) std::snprintf(buf, sizeof buf, "%.1fKiB", v / 1024);
   else if (v < 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1fMiB", v / 1024 / 1024);
   else std::snprintf(buf, sizeof buf, "%.2fGiB", v / 1024 / 1024 / 1024);
+  return buf;
+}
+
+std::string FormatIsoTime(std::chrono::system_clock::time_point tp, bool millis) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count();
+  int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;  // floor, for times before 1970
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[48];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                        tm.tm_hour, tm.tm_min, tm.tm_sec);
+  if (millis) n += std::snprintf(buf + n, sizeof buf - static_cast<size_t>(n), ".%03d", static_cast<int>(ms - secs * 1000));
+  std::snprintf(buf + n, sizeof buf - static_cast<size_t>(n), "Z");
   return buf;
 }
 

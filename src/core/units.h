@@ -17,5 +17,7 @@ Result<std::chrono::nanoseconds> ParseDuration(std::string_view text);
 Result<uint64_t> ParseSize(std::string_view text);
 std::string FormatDuration(std::chrono::nanoseconds d);
 std::string FormatSize(uint64_t bytes);
+// UTC in RFC 3339 / ISO 8601: "2026-11-27T05:06:35.556Z" (millis = true) or "...T05:06:35Z".
+std::string FormatIsoTime(std::chrono::system_clock::time_point tp, bool millis = true);
 
 }  // namespace hakone

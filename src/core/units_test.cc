@@ -77,5 +77,14 @@ TEST(Config, EnvironmentOverrides) {
   EXPECT_TRUE(c->Finish().ok());
 }
 
+TEST(Units, FormatIsoTime) {
+  using namespace std::chrono;
+  system_clock::time_point t{milliseconds(1795756595556)};  // 2026-11-27T05:16:35.556Z
+  EXPECT_EQ(FormatIsoTime(t), "2026-11-27T05:16:35.556Z");
+  EXPECT_EQ(FormatIsoTime(t, false), "2026-11-27T05:16:35Z");
+  EXPECT_EQ(FormatIsoTime(system_clock::time_point{}), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatIsoTime(system_clock::time_point{milliseconds(-1)}), "1969-12-31T23:59:59.999Z");
+}
+
 }  // namespace
 }  // namespace hakone

@@ -66,6 +66,7 @@ Result<CrawlConfig> LoadCrawlConfig(const Config& config) {
   c.bulk_max_docs = static_cast<int>(o.Int("bulk_max_docs", c.bulk_max_docs));
   c.emit_pages = o.Bool("emit_pages", c.emit_pages);
   c.table = o.String("table", "");
+  c.store = o.Bool("store", false);
   if (std::string tf = o.String("es_token_file", ""); !tf.empty()) {
     std::ifstream in(tf);
     std::getline(in, c.es_token);

@@ -56,6 +56,8 @@ struct CrawlConfig {
   std::string pages_index = "crawl.pages", jobs_index = "crawl.jobs";
   int bulk_max_docs = 500;
   bool emit_pages = true;               // send page documents (postings are always sent)
+  bool store = false;                   // write pages/postings to the in-process event store (under
+                                        // `hakone serve` / the demo), durably, no HTTP
   std::string table;                    // "sqlite:PATH" or "postgresql://..." ("" = off)
 
   std::string pushgateway;              // "http://host:9091" ("" = off)

@@ -708,6 +708,14 @@ CrawlSummary Crawler::Run() {
     outputs_.push_back(NewBulkOutput(cfg_.es_url, cfg_.pages_index, cfg_.jobs_index, cfg_.bulk_max_docs,
                                      cfg_.emit_pages, cfg_.es_token));
   }
+  if (cfg_.store) {
+    auto o = NewStoreOutput(cfg_.pages_index, cfg_.jobs_index, cfg_.bulk_max_docs, cfg_.emit_pages);
+    if (!o.ok()) {
+      sum_.fatal = o.status().ToString();
+      return sum_;
+    }
+    outputs_.push_back(std::move(*o));
+  }
   if (!cfg_.table.empty()) {
     auto t = NewTableOutput(cfg_.table);
     if (!t.ok()) {

@@ -8,6 +8,8 @@
 #include "core/pg.h"
 #include "core/sqlite.h"
 #include "crawl/fetcher.h"
+#include "store/event_store.h"
+#include "store/local.h"
 
 namespace json = boost::json;
 
@@ -331,6 +333,69 @@ std::unique_ptr<Output> NewBulkOutput(std::string base_url, std::string pages_in
                                           max_docs, emit_pages);
   if (!token.empty()) out->SetToken(std::move(token));
   return out;
+}
+
+namespace {
+
+class StoreOutput : public Output {
+ public:
+  StoreOutput(std::string pages, std::string jobs, int max_docs, bool emit_pages)
+      : pages_(std::move(pages)), jobs_(std::move(jobs)), max_docs_(max_docs < 1 ? 1 : max_docs), emit_pages_(emit_pages) {}
+  Status Page(const PageDoc& p) override {
+    if (!emit_pages_) return Status::Ok();
+    Add(pages_, p.url, PageJson(p));
+    return MaybeFlush();
+  }
+  Status Posting(const PostingDoc& p) override {
+    Add(jobs_, p.job_id, PostingJson(p));
+    return MaybeFlush();
+  }
+  Status Flush() override {
+    if (items_.empty()) return Status::Ok();
+    store::EventStore* st = store::ProcessStore();
+    if (!st) return Status::Unavailable("crawl: the in-process store is not open any more");
+    std::vector<store::WriteResult> res;
+    Status s = st->Write(items_, &res);
+    size_t n = items_.size();
+    if (!s.ok()) {
+      items_.clear();
+      return s.WithContext("crawl: store write of " + std::to_string(n) + " documents");
+    }
+    for (size_t i = 0; i < res.size() && i < n; i++)
+      if (!res[i].status.ok()) {
+        std::string what = items_[i].stream + "/" + items_[i].id.value_or("");
+        items_.clear();
+        return Status::IOError("crawl: store refused " + what + ": " + res[i].status.message());
+      }
+    items_.clear();
+    return Status::Ok();
+  }
+
+ private:
+  void Add(const std::string& stream, const std::string& id, std::string doc) {
+    store::WriteItem w;
+    w.op = store::WriteItem::Op::kIndex;
+    w.stream = stream;
+    w.id = id;
+    w.source_json = std::move(doc);
+    items_.push_back(std::move(w));
+  }
+  Status MaybeFlush() { return static_cast<int>(items_.size()) >= max_docs_ ? Flush() : Status::Ok(); }
+
+  std::string pages_, jobs_;
+  int max_docs_;
+  bool emit_pages_;
+  std::vector<store::WriteItem> items_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Output>> NewStoreOutput(std::string pages_index, std::string jobs_index, int max_docs, bool emit_pages) {
+  if (!store::ProcessStore())
+    return Status::InvalidArgument(
+        "config: [crawl.output] store = true needs the in-process store: run the crawler inside `hakone serve` "
+        "(or the demo), or use es_url");
+  return std::unique_ptr<Output>(new StoreOutput(std::move(pages_index), std::move(jobs_index), max_docs, emit_pages));
 }
 
 Result<std::unique_ptr<Output>> NewTableOutput(const std::string& spec) {

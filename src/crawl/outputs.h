@@ -36,6 +36,12 @@ class Output {
 // A non-empty `token` is sent as "Authorization: Bearer <token>".
 std::unique_ptr<Output> NewBulkOutput(std::string base_url, std::string pages_index, std::string jobs_index,
                                       int max_docs, bool emit_pages, std::string token = "");
+// Writes batches of `max_docs` documents to the process's event store (store/local.h: the one
+// `hakone serve` or the demo opened), as `index` ops with the same ids and documents as the
+// _bulk output; each batch is durable (WAL fdatasync'd) when Flush() returns. Errors:
+// InvalidArgument when no store is open in this process; from Flush(), the store's error or
+// IOError naming the first refused document.
+Result<std::unique_ptr<Output>> NewStoreOutput(std::string pages_index, std::string jobs_index, int max_docs, bool emit_pages);
 // "sqlite:PATH" or "postgresql://..."/"postgres://...": creates crawl_companies and crawl_jobs
 // if missing and upserts rows. Errors: InvalidArgument for another scheme, IOError/Unavailable.
 Result<std::unique_ptr<Output>> NewTableOutput(const std::string& spec);

@@ -4,12 +4,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <sstream>
+#include <thread>
 #include <toml++/toml.h>
 #include <unordered_map>
 
@@ -290,13 +294,10 @@ class SqliteSource : public RowSource {
   static Result<std::unique_ptr<RowSource>> Open(const std::string& path, const std::string& sql) {
     if (!fs::exists(path)) return Status::NotFound("sqlite database " + path + " does not exist");
     auto s = std::make_unique<SqliteSource>();
-    if (sqlite3_open_v2(path.c_str(), &s->db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
+    // One thread uses the connection: no SQLite mutexes (they showed up in the build profile).
+    if (sqlite3_open_v2(path.c_str(), &s->db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
       return Status::IOError("sqlite " + path + ": " + sqlite3_errmsg(s->db_));
-    sqlite3_stmt* cnt = nullptr;
-    std::string csql = "SELECT count(*) FROM (" + sql + ")";
-    if (sqlite3_prepare_v2(s->db_, csql.c_str(), -1, &cnt, nullptr) == SQLITE_OK && sqlite3_step(cnt) == SQLITE_ROW)
-      s->estimate_ = sqlite3_column_int64(cnt, 0);
-    sqlite3_finalize(cnt);
+    s->sql_ = sql;
     if (sqlite3_prepare_v2(s->db_, sql.c_str(), -1, &s->st_, nullptr) != SQLITE_OK)
       return Status::InvalidArgument("sqlite " + path + ": " + sqlite3_errmsg(s->db_) + " in `" + sql + "`");
     int n = sqlite3_column_count(s->st_);
@@ -307,7 +308,19 @@ class SqliteSource : public RowSource {
     return std::unique_ptr<RowSource>(std::move(s));
   }
   const std::vector<std::string>& columns() const override { return cols_; }
-  int64_t estimated_rows() const override { return estimate_; }
+  // Counted on first use only (a second scan of the query: the progress bar asks, --no-progress
+  // does not).
+  int64_t estimated_rows() const override {
+    if (estimate_ < -1) {
+      estimate_ = -1;
+      sqlite3_stmt* cnt = nullptr;
+      std::string csql = "SELECT count(*) FROM (" + sql_ + ")";
+      if (sqlite3_prepare_v2(db_, csql.c_str(), -1, &cnt, nullptr) == SQLITE_OK && sqlite3_step(cnt) == SQLITE_ROW)
+        estimate_ = sqlite3_column_int64(cnt, 0);
+      sqlite3_finalize(cnt);
+    }
+    return estimate_;
+  }
   Result<bool> Next(std::vector<Value>* row) override {
     int rc = sqlite3_step(st_);
     if (rc == SQLITE_DONE) return false;
@@ -320,7 +333,11 @@ class SqliteSource : public RowSource {
         case SQLITE_NULL: (*row)[i] = Value(); break;
         default: {
           const char* t = reinterpret_cast<const char*>(sqlite3_column_text(st_, i));
-          (*row)[i] = Value(std::string(t ? t : "", static_cast<size_t>(sqlite3_column_bytes(st_, i))));
+          size_t len = static_cast<size_t>(sqlite3_column_bytes(st_, i));
+          Value& cell = (*row)[i];
+          // Reuse the previous row's string buffer (no allocation per cell once warm).
+          if (cell.kind() == Value::kString) std::get<std::string>(cell.v).assign(t ? t : "", len);
+          else cell = Value(std::string(t ? t : "", len));
         }
       }
     }
@@ -331,7 +348,8 @@ class SqliteSource : public RowSource {
   sqlite3* db_ = nullptr;
   sqlite3_stmt* st_ = nullptr;
   std::vector<std::string> cols_;
-  int64_t estimate_ = -1;
+  std::string sql_;
+  mutable int64_t estimate_ = -2;  // -2: not counted yet
 };
 
 class PgSource : public RowSource {
@@ -462,12 +480,112 @@ class CsvSource : public RowSource {
   int64_t line_ = 0;
 };
 
+// Reads another source's rows on a thread of its own, a batch ahead of the builder: decoding
+// rows (SQLite's VM, libpq, CSV parsing) and building the graph each took about half of a build
+// in the profile, so they overlap on two cores. Rows travel by swap, so their string buffers
+// circulate between the threads instead of being reallocated.
+class PrefetchSource : public RowSource {
+ public:
+  PrefetchSource(std::unique_ptr<RowSource> inner, int64_t estimate)
+      : inner_(std::move(inner)), estimate_(estimate) {}
+  ~PrefetchSource() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  const std::vector<std::string>& columns() const override { return inner_->columns(); }
+  int64_t estimated_rows() const override { return estimate_; }
+  Result<bool> Next(std::vector<Value>* row) override {
+    if (!started_) {
+      started_ = true;
+      for (int i = 0; i < kBatches; ++i) free_.push_back(std::make_unique<Batch>());
+      thread_ = std::thread([this] { Produce(); });
+    }
+    while (!cur_ || pos_ >= cur_->n) {
+      if (cur_ && cur_->end) return cur_->status.ok() ? Result<bool>(false) : Result<bool>(cur_->status);
+      std::unique_lock<std::mutex> l(mu_);
+      if (cur_) {
+        free_.push_back(std::move(cur_));
+        cv_.notify_all();
+      }
+      cv_.wait(l, [&] { return !full_.empty(); });
+      cur_ = std::move(full_.front());
+      full_.pop_front();
+      pos_ = 0;
+    }
+    std::swap(*row, cur_->rows[pos_++]);
+    return true;
+  }
+
+ private:
+  static constexpr int kBatches = 4;
+  static constexpr size_t kBatchRows = 1024;
+  struct Batch {
+    std::vector<std::vector<Value>> rows = std::vector<std::vector<Value>>(kBatchRows);
+    size_t n = 0;
+    bool end = false;
+    Status status;
+  };
+  void Produce() {
+    for (;;) {
+      std::unique_ptr<Batch> b;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [&] { return stop_ || !free_.empty(); });
+        if (stop_) return;
+        b = std::move(free_.front());
+        free_.pop_front();
+      }
+      b->n = 0;
+      while (b->n < kBatchRows) {
+        auto more = inner_->Next(&b->rows[b->n]);
+        if (!more.ok()) {
+          b->status = more.status();
+          b->end = true;
+          break;
+        }
+        if (!*more) {
+          b->end = true;
+          break;
+        }
+        ++b->n;
+      }
+      bool end = b->end;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        full_.push_back(std::move(b));
+      }
+      cv_.notify_all();
+      if (end) return;
+    }
+  }
+
+  std::unique_ptr<RowSource> inner_;
+  int64_t estimate_;
+  bool started_ = false;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::deque<std::unique_ptr<Batch>> free_, full_;
+  std::unique_ptr<Batch> cur_;  // the batch Next() is reading (consumer thread only)
+  size_t pos_ = 0;
+};
+
+// `estimate`: count the rows first (for the progress bar).
 Result<std::unique_ptr<RowSource>> OpenSource(const std::string& source, const std::string& query,
-                                              const std::string& table) {
+                                              const std::string& table, bool estimate) {
   std::string sql = query.empty() ? "SELECT * FROM " + table : query;
-  if (source.rfind("sqlite:", 0) == 0) return SqliteSource::Open(source.substr(7), sql);
-  if (source.rfind("csv:", 0) == 0) return CsvSource::Open(source.substr(4));
-  return PgSource::Open(source, sql);
+  Result<std::unique_ptr<RowSource>> r = Status::Internal("no source");
+  if (source.rfind("sqlite:", 0) == 0) r = SqliteSource::Open(source.substr(7), sql);
+  else if (source.rfind("csv:", 0) == 0) r = CsvSource::Open(source.substr(4));
+  else r = PgSource::Open(source, sql);
+  if (!r.ok()) return r;
+  int64_t rows = estimate ? (*r)->estimated_rows() : -1;
+  return std::unique_ptr<RowSource>(std::make_unique<PrefetchSource>(std::move(*r), rows));
 }
 
 }  // namespace
@@ -479,6 +597,7 @@ namespace {
 class Progress {
  public:
   explicit Progress(bool on) : on_(on) {}
+  bool on() const { return on_; }
   void Update(const std::string& what, uint64_t done, int64_t total, bool force = false) {
     if (!on_) return;
     auto now = std::chrono::steady_clock::now();
@@ -508,14 +627,36 @@ class Progress {
 };
 
 // Node ids of one label, by source id (integers and strings kept apart; "12" == 12).
+// Integer ids are usually dense (1..N): those go to a direct array, the rest to a hash map.
 struct IdIndex {
+  std::vector<uint32_t> dense;  // id -> node, kNone when absent
+  size_t dense_count = 0;
   std::unordered_map<int64_t, uint32_t> ints;
   std::unordered_map<std::string, uint32_t> strs;
-  uint32_t Find(const Value& v) const {
-    if (v.kind() == Value::kInt) {
-      auto it = ints.find(v.i());
-      return it == ints.end() ? kNone : it->second;
+  uint32_t FindInt(int64_t id) const {
+    if (id >= 0 && static_cast<uint64_t>(id) < dense.size()) {
+      uint32_t n = dense[static_cast<size_t>(id)];
+      if (n != kNone || ints.empty()) return n;
     }
+    if (ints.empty()) return kNone;
+    auto it = ints.find(id);
+    return it == ints.end() ? kNone : it->second;
+  }
+  bool InsertInt(int64_t id, uint32_t n) {
+    // The array may grow to cover `id` while it stays at most ~4x the ids it holds.
+    if (id >= 0 && (static_cast<uint64_t>(id) < dense.size() ||
+                    static_cast<uint64_t>(id) < 4 * (dense_count + 1) + 4096)) {
+      size_t i = static_cast<size_t>(id);
+      if (i >= dense.size()) dense.resize(std::max(i + 1, dense.size() * 2), kNone);
+      if (dense[i] != kNone || ints.count(id)) return false;
+      dense[i] = n;
+      ++dense_count;
+      return true;
+    }
+    return ints.emplace(id, n).second;
+  }
+  uint32_t Find(const Value& v) const {
+    if (v.kind() == Value::kInt) return FindInt(v.i());
     if (v.kind() == Value::kString) {
       auto it = strs.find(v.s());
       if (it != strs.end()) return it->second;
@@ -528,10 +669,10 @@ struct IdIndex {
     return kNone;
   }
   bool Insert(const Value& v, uint32_t n) {
-    if (v.kind() == Value::kInt) return ints.emplace(v.i(), n).second;
+    if (v.kind() == Value::kInt) return InsertInt(v.i(), n);
     if (v.kind() == Value::kString) {
       Value iv = InferValue(v.s());
-      if (iv.kind() == Value::kInt) return ints.emplace(iv.i(), n).second;
+      if (iv.kind() == Value::kInt) return InsertInt(iv.i(), n);
       return strs.emplace(v.s(), n).second;
     }
     if (v.kind() == Value::kFloat) return Insert(Value(static_cast<int64_t>(v.f())), n);
@@ -595,14 +736,15 @@ Result<std::shared_ptr<const Graph>> BuildGraph(const Mapping& m, const BuildOpt
   Progress progress(opts.progress);
   Rejects rejects(report);
   std::unordered_map<std::string, IdIndex> ids;
-  std::vector<Value> row, vals;
+  std::vector<Value> row;
+  std::vector<const Value*> cells;
   std::vector<uint32_t> keys;
   uint32_t id_key = b.InternKey("id");
 
   for (const auto& ns : m.nodes) {
     std::string entry = "[[nodes]] " + ns.label + " (line " + std::to_string(ns.line) + ")";
     std::string src = SourceName(ns.source, ns.query, ns.table);
-    auto source = OpenSource(ns.source, ns.query, ns.table);
+    auto source = OpenSource(ns.source, ns.query, ns.table, opts.progress);
     if (!source.ok()) return source.status().WithContext("mapping " + m.path + ": " + entry + ": " + src);
     const auto& cols = (*source)->columns();
     auto idc = ResolveColumns(cols, {ns.id}, "mapping " + m.path + ": " + entry + " id", src);
@@ -631,16 +773,20 @@ Result<std::shared_ptr<const Graph>> BuildGraph(const Mapping& m, const BuildOpt
                     "row " + std::to_string(n) + ": " + ns.id + "=" + Short(idv));
         continue;
       }
-      vals.clear();
-      vals.push_back(idv.kind() == Value::kString && InferValue(idv.s()).kind() == Value::kInt ? InferValue(idv.s())
-                                                                                            : idv);
-      for (int c : *pc) vals.push_back(row[c]);
+      // The cells point into the row (no copies); the id goes first, as an integer when the
+      // text is one.
+      Value id_int;
+      const Value* id_cell = &idv;
+      if (idv.kind() == Value::kString && (id_int = InferValue(idv.s())).kind() == Value::kInt) id_cell = &id_int;
+      cells.resize(pc->size() + 1);
+      cells[0] = id_cell;
+      for (size_t k = 0; k < pc->size(); ++k) cells[k + 1] = &row[(*pc)[k]];
       uint32_t node = b.node_count();
       if (!index.Insert(idv, node)) {
         rejects.Add(entry, "duplicate id", "row " + std::to_string(n) + ": " + ns.id + "=" + Short(idv));
         continue;
       }
-      b.AddNodeFast(label, keys, vals);
+      b.AddNodeCells(label, keys, cells.data());
       if ((n & 1023) == 0) progress.Update(ns.label, n, total);
     }
     progress.Update(ns.label, n, total, true);
@@ -650,7 +796,7 @@ Result<std::shared_ptr<const Graph>> BuildGraph(const Mapping& m, const BuildOpt
   for (const auto& rs : m.rels) {
     std::string entry = "[[relationships]] " + rs.type + " (line " + std::to_string(rs.line) + ")";
     std::string src = SourceName(rs.source, rs.query, rs.table);
-    auto source = OpenSource(rs.source, rs.query, rs.table);
+    auto source = OpenSource(rs.source, rs.query, rs.table, opts.progress);
     if (!source.ok()) return source.status().WithContext("mapping " + m.path + ": " + entry + ": " + src);
     const auto& cols = (*source)->columns();
     auto ec = ResolveColumns(cols, {rs.from.column, rs.to.column}, "mapping " + m.path + ": " + entry + " from/to", src);
@@ -688,9 +834,9 @@ Result<std::shared_ptr<const Graph>> BuildGraph(const Mapping& m, const BuildOpt
                     "row " + std::to_string(n) + ": " + e.column + "=" + Short(v));
         continue;
       }
-      vals.clear();
-      for (int c : *pc) vals.push_back(row[c]);
-      b.AddRelFast(f, t, type, keys, vals);
+      cells.resize(pc->size());
+      for (size_t k = 0; k < pc->size(); ++k) cells[k] = &row[(*pc)[k]];
+      b.AddRelCells(f, t, type, keys, cells.data());
       ++added;
       if ((n & 4095) == 0) progress.Update(rs.type, n, total);
     }

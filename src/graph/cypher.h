@@ -7,7 +7,9 @@
 // quantifiers), WITH, UNWIND, RETURN with DISTINCT, ORDER BY, SKIP, LIMIT, aggregation (count,
 // collect, sum, avg, min, max, stDev), parameters ($name), CREATE (nodes and relationships, for
 // small graphs in tests) and EXPLAIN. Anything else is rejected with an error that names the
-// construct and its line:column.
+// construct and its line:column. Before running, openCypher's compile-time checks reject
+// semantically invalid queries (variable kind conflicts, rebinding, undefined variables, unknown
+// functions, misplaced aggregates; see cypher_check.cc) whatever the graph holds.
 //
 // Thread safety: RunCypher may be called concurrently on the same Graph (it is immutable).
 #pragma once

@@ -103,4 +103,11 @@ struct Query {
 Query Parse(std::string_view text);
 bool IsAggregateName(const std::string& lower_name);
 
+// Compile-time semantic checks (cypher_check.cc): variable kinds and scope, unknown functions,
+// aggregation placement. Throws Error (kSemantic) naming line:column.
+void Check(const Query& q);
+// The functions the executor evaluates (lower case), aggregates included.
+const std::vector<std::string>& KnownFunctions();
+bool IsKnownFunction(const std::string& lower_name);
+
 }  // namespace hakone::graph::cypher

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <random>
 #include <regex>
 #include <unordered_map>
 #include <unordered_set>
@@ -351,6 +352,10 @@ class Executor {
       case Expr::kGt:
       case Expr::kGe: {
         Value a = Eval(*e.args[0], c), b = Eval(*e.args[1], c);
+        // NaN is a number that is neither below, equal to nor above anything: false, not null.
+        if (a.is_number() && b.is_number() &&
+            ((a.kind() == Value::kFloat && std::isnan(a.f())) || (b.kind() == Value::kFloat && std::isnan(b.f()))))
+          return Value(false);
         int r;
         if (!CypherCompare(a, b, &r)) return Value();
         switch (e.op) {
@@ -812,7 +817,10 @@ class Executor {
     }
     if (f == "pi") return Value(M_PI);
     if (f == "e") return Value(M_E);
-    if (f == "rand") return Value(0.5);
+    if (f == "rand") {
+      thread_local std::mt19937_64 rng(std::random_device{}());
+      return Value(std::uniform_real_distribution<double>(0.0, 1.0)(rng));
+    }
     if (f == "exists") {
       arity(1, 1);
       return Value(!a[0].is_null());
@@ -1452,8 +1460,12 @@ class Executor {
   void Project(const Clause& cl, Schema* schema, std::vector<Row>* rows, std::string* plan) {
     std::vector<ProjItem> items;
     if (cl.star) {
-      for (const auto& n : schema->names) {
-        if (IsHidden(n)) continue;
+      // `*` projects every variable in scope, in name order (as the TCK expects).
+      std::vector<std::string> names;
+      for (const auto& n : schema->names)
+        if (!IsHidden(n)) names.push_back(n);
+      std::sort(names.begin(), names.end());
+      for (const auto& n : names) {
         ProjItem it;
         it.expr = std::make_shared<Expr>();
         it.expr->op = Expr::kVar;
@@ -1461,8 +1473,9 @@ class Executor {
         it.alias = n;
         items.push_back(it);
       }
-      if (items.empty() && cl.items.empty())
-        SemanticError(cl.pos, std::string(cl.kind == Clause::kWith ? "WITH" : "RETURN") + " * has no variables in scope");
+      // WITH * may carry no variables (the rows still count); RETURN * needs something to return.
+      if (items.empty() && cl.items.empty() && cl.kind == Clause::kReturn)
+        SemanticError(cl.pos, "RETURN * has no variables in scope");
     }
     for (const auto& it : cl.items) items.push_back(it);
     Schema out_schema;
@@ -1588,16 +1601,15 @@ class Executor {
     size_t limit = cl.limit ? static_cast<size_t>(NonNegInt(cl.limit, "LIMIT")) : SIZE_MAX;
     std::vector<Row> final_rows;
     for (size_t i = skip; i < out.size() && final_rows.size() < limit; ++i) {
+      // WITH ... WHERE sees the projected names and, like ORDER BY, the variables before the
+      // projection (the semantic check allows only projected expressions after DISTINCT or
+      // aggregation, whose values the group's representative row reproduces).
+      if (cl.where) {
+        Ctx c{&ext, &out[i]};
+        if (!Truth(Eval(*cl.where, c), cl.where->pos)) continue;
+      }
       out[i].resize(w);
       final_rows.push_back(std::move(out[i]));
-    }
-    if (cl.where) {
-      std::vector<Row> f;
-      for (auto& r : final_rows) {
-        Ctx c{&out_schema, &r};
-        if (Truth(Eval(*cl.where, c), cl.where->pos)) f.push_back(std::move(r));
-      }
-      final_rows = std::move(f);
     }
     *schema = out_schema;
     *rows = std::move(final_rows);
@@ -1723,7 +1735,7 @@ class Executor {
 
 Status CheckCypher(std::string_view query) {
   try {
-    (void)cypher::Parse(query);
+    cypher::Check(cypher::Parse(query));
     return Status::Ok();
   } catch (const cypher::Error& e) {
     return Status::InvalidArgument(std::string("cypher: ") + e.what());
@@ -1736,6 +1748,7 @@ Result<QueryResult> RunCypher(std::shared_ptr<const Graph> g, std::string_view q
   if (!g) g = GraphBuilder().Freeze();
   try {
     cypher::Query q = cypher::Parse(query);
+    cypher::Check(q);
     cypher::Executor ex(std::move(g), params, opts);
     QueryResult r = ex.Run(q);
     r.millis = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

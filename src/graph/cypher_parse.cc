@@ -117,16 +117,26 @@ std::vector<Token> Lex(std::string_view s) {
     } else if (std::isdigit(c) || (c == '.' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
       size_t j = i;
       bool is_float = false;
-      if (c == '0' && j + 1 < s.size() && (s[j + 1] == 'x' || s[j + 1] == 'X')) {
+      bool hex = c == '0' && j + 1 < s.size() && (s[j + 1] == 'x' || s[j + 1] == 'X');
+      bool oct = c == '0' && j + 1 < s.size() && s[j + 1] == 'o';
+      if (hex || oct) {
         j += 2;
         size_t k = j;
-        while (j < s.size() && std::isxdigit(static_cast<unsigned char>(s[j]))) ++j;
-        if (j == k) SyntaxError(tok.pos, "bad hexadecimal literal");
+        auto digit = [&](unsigned char d) { return hex ? std::isxdigit(d) != 0 : (d >= '0' && d <= '7'); };
+        while (j < s.size() && digit(static_cast<unsigned char>(s[j]))) ++j;
+        if (j == k) SyntaxError(tok.pos, hex ? "bad hexadecimal literal" : "bad octal literal");
+        if (j < s.size() && (is_ident_start(static_cast<unsigned char>(s[j])) || std::isdigit(static_cast<unsigned char>(s[j]))))
+          SyntaxError(tok.pos, "invalid number literal '" + std::string(s.substr(i, j - i + 1)) + "'");
         errno = 0;
-        unsigned long long v = std::strtoull(std::string(s.substr(k, j - k)).c_str(), nullptr, 16);
-        if (errno || v > static_cast<unsigned long long>(INT64_MAX)) SyntaxError(tok.pos, "integer literal out of range");
+        unsigned long long v = std::strtoull(std::string(s.substr(k, j - k)).c_str(), nullptr, hex ? 16 : 8);
         tok.t = T::kInt;
-        tok.num = Value(static_cast<int64_t>(v));
+        // 2^63 is legal only after unary minus (the smallest integer): the same marker as below.
+        if (!errno && v == static_cast<unsigned long long>(INT64_MAX) + 1)
+          tok.num = Value(std::string("-9223372036854775808"));
+        else if (errno || v > static_cast<unsigned long long>(INT64_MAX))
+          SyntaxError(tok.pos, "integer literal out of range: " + std::string(s.substr(i, j - i)));
+        else
+          tok.num = Value(static_cast<int64_t>(v));
       } else {
         while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
         if (j + 1 < s.size() && s[j] == '.' && std::isdigit(static_cast<unsigned char>(s[j + 1]))) {
@@ -148,7 +158,10 @@ std::vector<Token> Lex(std::string_view s) {
         std::string txt(s.substr(i, j - i));
         if (is_float) {
           tok.t = T::kFloat;
-          tok.num = Value(std::strtod(txt.c_str(), nullptr));
+          errno = 0;
+          double d = std::strtod(txt.c_str(), nullptr);
+          if (errno == ERANGE && std::isinf(d)) SyntaxError(tok.pos, "floating point literal out of range: " + txt);
+          tok.num = Value(d);
         } else {
           errno = 0;
           long long v = std::strtoll(txt.c_str(), nullptr, 10);
@@ -500,8 +513,8 @@ class Parser {
         right = true;
         Next();
       }
-      if (left && right) SyntaxError(r.pos, "a relationship cannot point both ways (<-->)");
-      r.dir = right ? 1 : left ? -1 : 0;
+      // <--> matches either direction, like --.
+      r.dir = left && right ? 0 : right ? 1 : left ? -1 : 0;
       p->rels.push_back(std::move(r));
       if (!IsSym("(")) SyntaxError(Cur().pos, "expected '(' for the node after a relationship but found " + Describe(Cur()));
       p->nodes.push_back(ParseNode());
@@ -552,7 +565,7 @@ class Parser {
           Next();
         }
       }
-      if (r->max >= 0 && r->max < r->min) SyntaxError(r->pos, "variable-length bounds: max is below min");
+      // max below min is an empty interval: the pattern matches nothing (as openCypher says).
     }
     if (IsSym("{") || At(T::kParam)) r->props = IsSym("{") ? ParseMapLiteral() : ParseAtom();
   }
@@ -795,7 +808,7 @@ class Parser {
     Pos p = t.pos;
     switch (t.t) {
       case T::kInt:
-        if (t.num.kind() == Value::kString) SyntaxError(p, "integer literal out of range: 9223372036854775808");
+        if (t.num.kind() == Value::kString) SyntaxError(p, "integer literal out of range: 2^63 (only -2^63 exists)");
         [[fallthrough]];
       case T::kFloat: {
         auto e = Make(Expr::kLit, p);

@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "graph/cypher.h"
+#include "graph/cypher_ast.h"
 
 namespace hakone::graph {
 namespace {
@@ -65,7 +67,9 @@ TEST(CypherParse, MalformedInputNamesPosition) {
       {"MATCH (n) RETURN n LIMIT", "expected an expression"},
       {"RETURN 1 +", "expected an expression"},
       {"MATCH (n)-[r:KNOWS->(m) RETURN n", "expected ']'"},
-      {"MATCH (n)<-->(m) RETURN n", "both ways"},
+      {"RETURN 0o9", "bad octal literal"},
+      {"RETURN 0o17a", "invalid number literal '0o17a'"},
+      {"RETURN 0x10000000000000000", "out of range"},
       {"MATCH (n) SET n.x = 1 RETURN n", "unsupported: SET at 1:11"},
       {"MERGE (n:Person) RETURN n", "unsupported: MERGE at 1:1"},
       {"MATCH (n) DELETE n", "unsupported: DELETE"},
@@ -74,7 +78,7 @@ TEST(CypherParse, MalformedInputNamesPosition) {
       {"RETURN 9223372036854775808", "out of range"},
       {"RETURN 1 @", "unexpected character '@'"},
       {"", "empty query"},
-      {"MATCH (a)-[*3..1]->(b) RETURN a", "max is below min"},
+      {"RETURN 1.5e999", "floating point literal out of range"},
       {"RETURN [1, 2", "expected ']'"},
       {"RETURN {a 1}", "expected ':'"},
       {"RETURN CASE 1 END", "expected WHEN"},
@@ -248,6 +252,114 @@ TEST_F(CypherTest, SemanticAndTypeErrors) {
   auto r = RunCypher(g_, "UNWIND range(1, 100) AS x RETURN x", {}, small);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+}
+
+// Compile-time checks: the query is rejected whatever the graph holds (here: an empty one).
+TEST(CypherCheck, RejectedBeforeRunningOnAnyGraph) {
+  struct Case {
+    const char* q;
+    const char* want;
+  } cases[] = {
+      {"MATCH ()-[r]-() MATCH (r) RETURN r", "`r` is a relationship and cannot be used as a node"},
+      {"MATCH ()-[r]-(), (r) RETURN r", "`r` is a relationship and cannot be used as a node"},
+      {"MATCH (r)-[r]-() RETURN r", "`r` is a node and cannot be used as a relationship"},
+      {"MATCH r = ()-[]-() MATCH (r) RETURN r", "`r` is a path"},
+      {"MATCH (r) MATCH r = ()-[]-() RETURN r", "already bound (as a node)"},
+      {"WITH 123 AS n MATCH (n) RETURN n", "`n` is a value and cannot be used as a node"},
+      {"WITH {x: 1} AS r MATCH ()-[r]-() RETURN r", "`r` is a value and cannot be used as a relationship"},
+      {"MATCH (n) WITH [n] AS users MATCH (users)-->(m) RETURN m", "`users` is a list and cannot be used as a node"},
+      {"MATCH p = (p)-[]-() RETURN p", "`p` is a path and cannot be used as a node"},
+      {"MATCH ()-[p*]-(), p = ()-[]-() RETURN p", "already bound"},
+      {"MATCH (a)-[r]->()-[r]->(a) RETURN r", "relationship variable `r` is used twice in one MATCH"},
+      {"MATCH (n $param) RETURN n", "a parameter cannot be used as a property map in MATCH"},
+      {"MATCH ()-[r:T $param]->() RETURN r", "a parameter cannot be used as a property map in MATCH"},
+      {"MATCH (a) WHERE count(a) > 10 RETURN a", "aggregate functions are not allowed in WHERE"},
+      {"MATCH (a) WITH a WHERE max(a.x) > 1 RETURN a", "aggregate functions are not allowed in WHERE"},
+      {"UNWIND [count(*)] AS x RETURN x", "aggregate functions are not allowed in UNWIND"},
+      {"RETURN count(rand())", "rand() is not a constant expression"},
+      {"MATCH (me)--(you) RETURN me.age + count(you.age)", "`me` is used beside an aggregate but is not a grouping key"},
+      {"MATCH (me)--(you) RETURN me.age + you.age, me.age + you.age + count(*)", "not a grouping key"},
+      {"MATCH (a) RETURN DISTINCT a.name ORDER BY a.age", "variable `a` is not defined"},
+      {"MATCH (a) RETURN a.name, count(*) ORDER BY a.age", "variable `a` is not defined"},
+      {"MATCH (a) WITH DISTINCT a.name AS n WHERE a.age > 1 RETURN n", "variable `a` is not defined"},
+      {"MATCH r = (n)-[*]->() WHERE r.name = 'x' RETURN r", "cannot read property 'name' of `r`: it is a path"},
+      {"MATCH p = (a)-[*]->(b) RETURN size(p)", "size() needs a list or a string, not a path"},
+      {"MATCH (a) RETURN foo(a)", "unknown function foo()"},
+      {"MATCH (s) WHERE s.name = undefinedVariable RETURN s", "variable `undefinedVariable` is not defined"},
+      {"MATCH (a) CREATE (a)", "`a` is already bound; CREATE needs a new node"},
+      {"MATCH (a) CREATE (a {name: 'x'})", "CREATE cannot add labels or properties"},
+      {"MATCH ()-[r]->() CREATE ()-[r:T]->()", "CREATE needs a new relationship variable"},
+      {"MATCH (a) CREATE (a)-[:K]->(b {name: missing}) RETURN b", "variable `missing` is not defined"},
+      {"WITH [1] AS x UNWIND x AS x RETURN x", "UNWIND needs a new variable"},
+      {"RETURN [x IN [1] | y]", "variable `y` is not defined"},
+  };
+  for (const auto& c : cases) {
+    auto r = RunCypher(nullptr, c.q);
+    ASSERT_FALSE(r.ok()) << c.q;
+    EXPECT_NE(r.status().message().find(c.want), std::string::npos) << c.q << " -> " << r.status().message();
+    // CheckCypher (validation without a graph) reports the same.
+    EXPECT_FALSE(CheckCypher(c.q).ok()) << c.q;
+  }
+}
+
+TEST_F(CypherTest, CheckAcceptsValidScoping) {
+  // A relationship bound earlier may be matched again; locals shadow nothing outside.
+  EXPECT_EQ(Rows(g_, "MATCH (a {name: 'Alice'})-[r:KNOWS]->(b) MATCH ()-[r]->(c) RETURN c.name"),
+            std::vector<std::string>{"'Bob'"});
+  // ORDER BY / WITH ... WHERE may read projected expressions after DISTINCT and aggregation.
+  EXPECT_EQ(Rows(g_, "MATCH (p:Person) WHERE p.age IS NOT NULL RETURN DISTINCT p.name ORDER BY p.name"),
+            (std::vector<std::string>{"'Alice'", "'Bob'", "'山田 太郎'"}));
+  EXPECT_EQ(Rows(g_, "MATCH (p:Person)-[:WORKED_AT]->(c) RETURN c, count(p) AS n ORDER BY c.name DESC"),
+            (std::vector<std::string>{"(:Company {name: 'Globex'}) | 1", "(:Company {name: 'Acme'}) | 2"}));
+  EXPECT_EQ(Rows(g_, "MATCH (p:Person)-[:WORKED_AT]->(c) RETURN c.name, size(c.name) + count(p) AS x ORDER BY x"),
+            (std::vector<std::string>{"'Acme' | 6", "'Globex' | 7"}));
+  // Without DISTINCT, WITH ... WHERE sees the variables before the projection.
+  EXPECT_EQ(Sorted(Rows(g_, "MATCH (p:Person) WITH p.name AS name WHERE p.age > 26 RETURN name")),
+            (std::vector<std::string>{"'Alice'", "'山田 太郎'"}));
+  EXPECT_EQ(Rows(g_, "MATCH (p:Person) WITH DISTINCT p.age AS a WHERE p.age > 40 RETURN a"),
+            std::vector<std::string>{"41"});
+  // RETURN * lists the variables in name order; WITH * may carry none.
+  auto star = RunCypher(g_, "WITH 1 AS b, 2 AS a RETURN *");
+  ASSERT_TRUE(star.ok()) << star.status().ToString();
+  EXPECT_EQ(star->columns, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(Rows(g_, "MATCH (:Company) WITH * RETURN count(*)"), std::vector<std::string>{"2"});
+  // <--> is either direction; an empty length interval matches nothing.
+  EXPECT_EQ(Sorted(Rows(g_, "MATCH (a {name: 'Bob'})<-->(b) RETURN b.name")),
+            (std::vector<std::string>{"'Acme'", "'Alice'", "'山田 太郎'"}));
+  EXPECT_TRUE(Rows(g_, "MATCH (a)-[*3..1]->(b) RETURN a").empty());
+}
+
+TEST(CypherLiterals, OctalHexAndSmallestInteger) {
+  EXPECT_EQ(Rows(nullptr, "RETURN 0o17, -0o17, 0x1F, 0o777777777777777777777"),
+            std::vector<std::string>{"15 | -15 | 31 | 9223372036854775807"});
+  EXPECT_EQ(Rows(nullptr, "RETURN -0x8000000000000000, -0o1000000000000000000000, -9223372036854775808"),
+            std::vector<std::string>{"-9223372036854775808 | -9223372036854775808 | -9223372036854775808"});
+  EXPECT_NE(Err(nullptr, "RETURN 0x8000000000000000").find("out of range"), std::string::npos);
+}
+
+TEST(CypherCompare, NaNIsNeitherBelowNorAbove) {
+  EXPECT_EQ(Rows(nullptr, "WITH 0.0 / 0.0 AS n RETURN n > 1, n >= 1.0, n < n, n <= 0, n < 'a'"),
+            std::vector<std::string>{"false | false | false | false | null"});
+}
+
+TEST(CypherFunctions, RandAndKnownFunctionList) {
+  auto r = RunCypher(nullptr, "UNWIND range(1, 50) AS i RETURN rand() AS x");
+  ASSERT_TRUE(r.ok());
+  std::set<double> seen;
+  for (const auto& row : r->rows) {
+    ASSERT_EQ(row[0].kind(), Value::kFloat);
+    EXPECT_GE(row[0].f(), 0.0);
+    EXPECT_LT(row[0].f(), 1.0);
+    seen.insert(row[0].f());
+  }
+  EXPECT_GT(seen.size(), 40u);
+  // The static check's function list and the executor agree: every listed function runs (it may
+  // reject its argument, but never as unknown), and one not listed is unknown.
+  for (const auto& f : cypher::KnownFunctions()) {
+    auto x = RunCypher(nullptr, "RETURN " + f + "(null)");
+    if (!x.ok()) EXPECT_EQ(x.status().message().find("unknown function"), std::string::npos) << f << ": " << x.status().message();
+  }
+  EXPECT_FALSE(cypher::IsKnownFunction("nosuch"));
 }
 
 TEST(CypherCreate, CreateThenMatchInOneQuery) {

@@ -241,12 +241,34 @@ GraphBuilder::GraphBuilder(const Graph& src) : GraphBuilder() {
 }
 
 uint32_t GraphBuilder::InternString(std::string_view s) {
-  auto it = string_ids_.find(std::string(s));
-  if (it != string_ids_.end()) return it->second;
-  uint32_t id = static_cast<uint32_t>(g_->strings_.size());
-  g_->strings_.emplace_back(s);
-  string_ids_.emplace(std::string(s), id);
-  return id;
+  uint64_t h = std::hash<std::string_view>()(s);
+  // A slot packs the hash's high 32 bits with id + 1 (0 = empty): a probe compares hashes
+  // without touching the strings; the bucket comes from the low bits.
+  uint64_t tag = h >> 32 << 32;
+  if ((g_->strings_.size() + 1) * 2 > str_slots_.size()) {
+    // Grow to keep the load factor at most 1/2; rehash from the stored hashes.
+    size_t cap = std::max<size_t>(1024, str_slots_.size() * 2);
+    std::vector<uint64_t> slots(cap, 0);
+    for (uint32_t id = 0; id < g_->strings_.size(); ++id) {
+      size_t i = str_hashes_[id] & (cap - 1);
+      while (slots[i]) i = (i + 1) & (cap - 1);
+      slots[i] = (str_hashes_[id] >> 32 << 32) | (id + 1);
+    }
+    str_slots_ = std::move(slots);
+  }
+  size_t mask = str_slots_.size() - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    uint64_t slot = str_slots_[i];
+    if (slot == 0) {
+      uint32_t id = static_cast<uint32_t>(g_->strings_.size());
+      g_->strings_.emplace_back(s);
+      str_hashes_.push_back(h);
+      str_slots_[i] = tag | (id + 1);
+      return id;
+    }
+    uint32_t id = static_cast<uint32_t>(slot) - 1;
+    if ((slot >> 32 << 32) == tag && g_->strings_[id] == s) return id;
+  }
 }
 
 uint32_t GraphBuilder::InternLabel(std::string_view name) {
@@ -335,6 +357,12 @@ uint32_t GraphBuilder::AddNode(const std::vector<std::string>& labels, const Map
 
 uint32_t GraphBuilder::AddNodeFast(uint32_t label_id, const std::vector<uint32_t>& key_ids,
                                    const std::vector<Value>& vals) {
+  std::vector<const Value*> cells(vals.size());
+  for (size_t i = 0; i < vals.size(); ++i) cells[i] = &vals[i];
+  return AddNodeCells(label_id, key_ids, cells.data());
+}
+
+uint32_t GraphBuilder::AddNodeCells(uint32_t label_id, const std::vector<uint32_t>& key_ids, const Value* const* vals) {
   uint32_t group = label_id + 1;
   uint32_t n = node_count();
   PropTable& t = g_->node_tables_[group];
@@ -343,7 +371,7 @@ uint32_t GraphBuilder::AddNodeFast(uint32_t label_id, const std::vector<uint32_t
   g_->node_row_.push_back(row);
   g_->node_labels_.push_back(label_id);
   node_labels_off_.push_back(g_->node_labels_.size());
-  for (size_t i = 0; i < key_ids.size(); ++i) SetCell(t, node_colmap_[group], key_ids[i], row, vals[i]);
+  for (size_t i = 0; i < key_ids.size(); ++i) SetCell(t, node_colmap_[group], key_ids[i], row, *vals[i]);
   return n;
 }
 
@@ -360,6 +388,13 @@ uint32_t GraphBuilder::AddRel(uint32_t src, uint32_t dst, std::string_view type,
 
 uint32_t GraphBuilder::AddRelFast(uint32_t src, uint32_t dst, uint32_t type_id, const std::vector<uint32_t>& key_ids,
                                   const std::vector<Value>& vals) {
+  std::vector<const Value*> cells(vals.size());
+  for (size_t i = 0; i < vals.size(); ++i) cells[i] = &vals[i];
+  return AddRelCells(src, dst, type_id, key_ids, cells.data());
+}
+
+uint32_t GraphBuilder::AddRelCells(uint32_t src, uint32_t dst, uint32_t type_id, const std::vector<uint32_t>& key_ids,
+                                   const Value* const* vals) {
   uint32_t r = rel_count();
   PropTable& t = g_->rel_tables_[type_id];
   uint32_t row = t.rows++;
@@ -367,7 +402,7 @@ uint32_t GraphBuilder::AddRelFast(uint32_t src, uint32_t dst, uint32_t type_id, 
   g_->rel_dst_.push_back(dst);
   g_->rel_type_.push_back(type_id);
   g_->rel_row_.push_back(row);
-  for (size_t i = 0; i < key_ids.size(); ++i) SetCell(t, rel_colmap_[type_id], key_ids[i], row, vals[i]);
+  for (size_t i = 0; i < key_ids.size(); ++i) SetCell(t, rel_colmap_[type_id], key_ids[i], row, *vals[i]);
   return r;
 }
 

@@ -162,6 +162,11 @@ class GraphBuilder {
   uint32_t AddRel(uint32_t src, uint32_t dst, std::string_view type, const Map& props);
   uint32_t AddRelFast(uint32_t src, uint32_t dst, uint32_t type_id, const std::vector<uint32_t>& key_ids,
                       const std::vector<Value>& vals);
+  // The same with vals[i] pointing at the value for key_ids[i] (no copies: the build points
+  // into the source row).
+  uint32_t AddNodeCells(uint32_t label_id, const std::vector<uint32_t>& key_ids, const Value* const* vals);
+  uint32_t AddRelCells(uint32_t src, uint32_t dst, uint32_t type_id, const std::vector<uint32_t>& key_ids,
+                       const Value* const* vals);
   uint32_t InternLabel(std::string_view name);
   uint32_t InternType(std::string_view name);
   // Property key ids for the fast paths (per group: the column index is resolved lazily).
@@ -177,7 +182,11 @@ class GraphBuilder {
   std::unique_ptr<Graph> g_;
   std::vector<uint64_t> node_labels_off_;
   std::vector<std::string> keys_;
-  std::unordered_map<std::string, uint32_t> key_ids_, label_ids_, type_ids_, string_ids_;
+  std::unordered_map<std::string, uint32_t> key_ids_, label_ids_, type_ids_;
+  // Property string dictionary: open addressing over string ids (see InternString); each
+  // string's full hash is kept for rehashing.
+  std::vector<uint64_t> str_slots_;
+  std::vector<uint64_t> str_hashes_;
   std::vector<std::vector<int>> node_colmap_, rel_colmap_;  // per group: key id -> column
   std::vector<uint32_t> rel_src_;
 };

@@ -317,8 +317,15 @@ std::vector<Scenario> ParseFeature(const std::string& text) {
   bool have = false, outline = false;
   std::vector<std::vector<std::string>> examples;
   bool in_examples = false;
+  bool in_background = false;
+  std::vector<Step> background;  // a Background: block's steps run before every scenario
   auto flush = [&] {
     if (!have) return;
+    if (in_background) {
+      background = cur.steps;
+      have = in_background = false;
+      return;
+    }
     if (outline && examples.size() > 1) {
       for (size_t r = 1; r < examples.size(); ++r) {
         Scenario s = cur;
@@ -349,8 +356,15 @@ std::vector<Scenario> ParseFeature(const std::string& text) {
     if (t.rfind("Scenario Outline:", 0) == 0 || t.rfind("Scenario:", 0) == 0) {
       flush();
       outline = t.rfind("Scenario Outline:", 0) == 0;
-      cur = Scenario{Trim(t.substr(t.find(':') + 1)), {}};
+      cur = Scenario{Trim(t.substr(t.find(':') + 1)), background};
       have = true;
+      continue;
+    }
+    if (t.rfind("Background:", 0) == 0) {
+      flush();
+      cur = Scenario{"", {}};
+      have = in_background = true;
+      outline = false;
       continue;
     }
     if (!have) continue;

@@ -6,7 +6,7 @@
 // any order / in order / (ignoring element order for lists)", "the result should be empty",
 // "a <Error> should be raised ..." (passes when the query fails), "no side effects",
 // "the side effects should be" (+nodes, +relationships, +properties, +labels). Scenario Outlines
-// are expanded with their Examples.
+// are expanded with their Examples; a feature's Background steps run before each scenario.
 //
 // Skips come from a skip file (src/graph/tck_skips.txt): lines "clause NAME: reason" skip every
 // scenario whose queries use that clause; lines "scenario FEATURE / NAME: reason" skip one.

@@ -64,6 +64,9 @@ struct SinkSpec {
   std::chrono::nanoseconds retry_initial = 100ms;  // first retry delay, doubled per failure ...
   std::chrono::nanoseconds retry_max = 30s;        // ... up to this
   std::chrono::nanoseconds ack_interval = 200ms;   // commit the spool position at most this often (0 = every batch)
+  // elasticsearch/store: where items refused for good go: an archive sink's name, or "file"
+  // (dead_letter_dir). Default: the archive sink when exactly one is configured, else "file".
+  std::string dead_letter;
   std::unique_ptr<SinkConfig> cfg;
 };
 
@@ -265,6 +268,14 @@ class SinkRunner {
         while (std::chrono::steady_clock::now() < until && !stop_) std::this_thread::sleep_for(10ms);
         if (stop_) return;  // not acknowledged: the spool delivers it again after a restart
         delay = std::min(delay * 2, spec_->retry_max);
+        // Retention by age also applies to a sink that keeps failing: its expired records are
+        // dropped (counted) so that the spool can delete their segments.
+        if (size_t expired = DropExpired(batch); expired > 0) {
+          m_->dropped->Inc(expired);
+          n -= std::min(n, expired);
+          log::Warn("agent: records older than the env's retention dropped undelivered",
+                    {{"sink", spec_->name}, {"env", env_->cfg.name}, {"dropped", expired}});
+        }
       }
       m_->out->Inc(n);
       if (batch_last_seq > 0) written_seq = batch_last_seq;
@@ -281,6 +292,15 @@ class SinkRunner {
       log::Warn("agent: final sink flush failed", {{"sink", spec_->name}, {"error", st.ToString()}});
     }
     commit(true);
+  }
+
+  // Removes the events older than the env's retention (by ingest time) from batch.
+  size_t DropExpired(std::vector<Event>& batch) const {
+    if (env_->cfg.retention.count() <= 0) return 0;
+    int64_t cutoff = NowNs() - env_->cfg.retention.count();
+    size_t before = batch.size();
+    batch.erase(std::remove_if(batch.begin(), batch.end(), [cutoff](const Event& e) { return e.ingest_ns < cutoff; }), batch.end());
+    return before - batch.size();
   }
 
   const SinkSpec* spec_;
@@ -444,6 +464,7 @@ Result<std::unique_ptr<Agent>> Agent::Make(const Config& cfg, AgentDeps deps) {
     kp.retry_initial = s.Duration("retry_initial", kp.retry_initial);
     kp.retry_max = s.Duration("retry_max", kp.retry_max);
     kp.ack_interval = s.Duration("ack_interval", kp.ack_interval);
+    kp.dead_letter = s.String("dead_letter", "");
     auto it = reg.sinks.find(kp.type);
     if (it == reg.sinks.end()) {
       fail(s, "type", Status::InvalidArgument("unknown sink type '" + kp.type +
@@ -458,6 +479,24 @@ Result<std::unique_ptr<Agent>> Agent::Make(const Config& cfg, AgentDeps deps) {
     kp.cfg = it->second(s);
     if (Status st = kp.cfg->Validate(); !st.ok()) fail(s, "type", st);
     impl->sinks.push_back(std::move(kp));
+  }
+  // Dead letters of elasticsearch/store sinks go to an archive sink.
+  std::vector<std::string> archives;
+  for (auto& k : impl->sinks)
+    if (k.type == "archive") archives.push_back(k.name);
+  for (auto& k : impl->sinks) {
+    bool bulk = k.type == "elasticsearch" || k.type == "store";
+    if (!bulk) {
+      if (!k.dead_letter.empty())
+        fail(sks.Section(k.name), "dead_letter", Status::InvalidArgument("only elasticsearch and store sinks have dead letters"));
+      continue;
+    }
+    if (k.dead_letter.empty()) {
+      k.dead_letter = archives.size() == 1 ? archives[0] : "file";
+    } else if (k.dead_letter != "file" && std::find(archives.begin(), archives.end(), k.dead_letter) == archives.end()) {
+      fail(sks.Section(k.name), "dead_letter",
+           Status::InvalidArgument("'" + k.dead_letter + "' is not an archive sink (name one, or \"file\")"));
+    }
   }
   if (a.present() && impl->sources.empty() && errors.empty())
     fail(a, "sources", Status::InvalidArgument("at least one source is required"));
@@ -500,7 +539,7 @@ std::string Agent::Graph() const {
     out += "\n";
   }
   for (auto& k : I.sinks) {
-    out += "sink " + k.name + " (" + k.type + ") " + k.cfg->Describe() + " envs=";
+    out += "sink " + k.name + " (" + k.type + ") " + k.cfg->Describe() + (k.dead_letter.empty() ? "" : " dead_letter=" + k.dead_letter) + " envs=";
     if (k.envs.empty()) out += "*";
     for (size_t i = 0; i < k.envs.size(); i++) out += (i ? "," : "") + k.envs[i];
     out += "\n";
@@ -568,7 +607,16 @@ Status Agent::Start() {
   for (auto& k : I.sinks) {
     for (auto& [name, env] : I.envs) {
       if (!k.envs.empty() && !std::count(k.envs.begin(), k.envs.end(), name)) continue;
-      SinkContext sctx{k.name, name, I.instance, I.data_dir, I.deps.store};
+      SinkContext sctx{k.name, name, I.instance, I.data_dir, I.deps.store, nullptr};
+      if (!k.dead_letter.empty() && k.dead_letter != "file") {
+        const SinkSpec* arch = nullptr;
+        for (auto& o : I.sinks)
+          if (o.name == k.dead_letter) arch = &o;
+        // Its own archive instance: staging under <sink>.dead-letter, objects under
+        // {env}/dead-letter/<sink>/dt=.../hour=.../ of the archive's dir or bucket.
+        SinkContext dctx{k.name + ".dead-letter", name, I.instance, I.data_dir, nullptr, nullptr};
+        sctx.dead_letter = [arch, dctx]() { return arch->cfg->Build(dctx); };
+      }
       auto b = k.cfg->Build(sctx);
       if (!b.ok()) return b.status().WithContext("agent: sink " + k.name);
       std::map<std::string, std::vector<std::vector<const Transform*>>> paths;

@@ -17,6 +17,8 @@
 #include "core/http_client.h"
 #include "core/http_server.h"
 #include "core/runtime.h"
+#include "store/event_store.h"
+#include "store/local.h"
 
 namespace hakone::pipeline {
 namespace {
@@ -78,6 +80,16 @@ bool WaitFor(F f, std::chrono::milliseconds t = 10s) {
   return f();
 }
 
+// The value of one sample in the agent's /metrics ("" when absent).
+std::string Metric(const Agent& a, const std::string& name) {
+  auto m = HttpFetch("GET", "http://" + a.admin_address() + "/metrics");
+  if (!m.ok()) return "";
+  std::stringstream ss(m->body);
+  for (std::string l; std::getline(ss, l);)
+    if (l.rfind(name + " ", 0) == 0) return l.substr(name.size() + 1);
+  return "";
+}
+
 TEST(AgentConfig, ErrorsNameTheProblem) {
   auto bad_type = MakeFrom("[agent.sources.a]\ntype = \"nope\"\n");
   ASSERT_FALSE(bad_type.ok());
@@ -102,6 +114,14 @@ TEST(AgentConfig, ErrorsNameTheProblem) {
       "[agent.sources.a]\ntype = \"stdin\"\n[agent.sinks.s]\ntype = \"archive\"\ninputs = [\"a\"]\ns3 = { region = \"x\" }\n");
   ASSERT_FALSE(no_s3_bucket.ok());
   EXPECT_NE(no_s3_bucket.status().message().find("s3.bucket is required"), std::string::npos);
+  auto bad_dl = MakeFrom(
+      "[agent.sources.a]\ntype = \"stdin\"\n[agent.sinks.s]\ntype = \"elasticsearch\"\ninputs = [\"a\"]\nurl = \"http://x:1\"\n"
+      "dead_letter = \"nope\"\n");
+  ASSERT_FALSE(bad_dl.ok());
+  EXPECT_NE(bad_dl.status().message().find("'nope' is not an archive sink"), std::string::npos) << bad_dl.status().message();
+  auto dl_on_stdout = MakeFrom("[agent.sources.a]\ntype = \"stdin\"\n[agent.sinks.s]\ntype = \"stdout\"\ninputs = [\"a\"]\ndead_letter = \"file\"\n");
+  ASSERT_FALSE(dl_on_stdout.ok());
+  EXPECT_NE(dl_on_stdout.status().message().find("only elasticsearch and store sinks"), std::string::npos) << dl_on_stdout.status().message();
 }
 
 TEST(AgentConfig, GraphListsPaths) {
@@ -298,6 +318,190 @@ TEST(AgentSinks, FileToArchiveGzip) {
   }
   EXPECT_EQ(raw, "first\n2024-01-01 trace start\n  at x\n  at y\n2024-01-01 next\n");
   EXPECT_NE(formatted.find("\"message\":\"2024-01-01 trace start\\n  at x\\n  at y\""), std::string::npos) << formatted;
+  fs::remove_all(dir);
+}
+
+// A `store` sink without url writes to the process store (store/local.h) and acknowledges a
+// batch only after the store's Write() returned (durable): while no store is published the
+// records stay in the spool, and they all arrive once it is back.
+TEST(AgentSinks, InProcessStoreSink) {
+  std::string dir = TempDir();
+  store::EventStoreOptions so;
+  so.dir = dir + "/store";
+  auto es = store::EventStore::Open(so);
+  ASSERT_TRUE(es.ok()) << es.status().ToString();
+  std::string conf = "data_dir = \"" + dir + "\"\n[agent]\nlisten = \"127.0.0.1:0\"\n"
+                     "[agent.sources.in]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\nenv = \"ipst\"\n"
+                     "[agent.transforms.p]\ntype = \"json\"\ninputs = [\"in\"]\n"
+                     "[agent.sinks.st]\ntype = \"store\"\ninputs = [\"p\"]\nstream = \"logs-{env}\"\n"
+                     "retry_initial = \"20ms\"\nretry_max = \"50ms\"\n";
+  {
+    // No store in the process and no url: a clear error at start.
+    store::SetProcessStore(nullptr);
+    auto a = MakeFrom(conf);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    Status st = (*a)->Start();
+    EXPECT_FALSE(st.ok());
+    EXPECT_NE(st.message().find("set url"), std::string::npos) << st.ToString();
+    (*a)->Stop();
+  }
+  store::SetProcessStore(es->get());
+  auto a = MakeFrom(conf);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE((*a)->Start().ok());
+  EXPECT_NE((*a)->Graph().find("sink st (store) in-process"), std::string::npos) << (*a)->Graph();
+  std::string src = "http://" + (*a)->source_address("in");
+  // The store goes away (as at shutdown): nothing is acknowledged, the sink retries.
+  store::SetProcessStore(nullptr);
+  auto r = HttpFetch("POST", src + "/", {}, "{\"msg\":\"one\",\"n\":1}\n{\"msg\":\"two\",\"n\":2}\nplain three\n");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  std::string errors = "hakone_agent_errors_total{component=\"st\",env=\"ipst\"}";
+  EXPECT_TRUE(WaitFor([&] { return !Metric(**a, errors).empty() && Metric(**a, errors) != "0"; })) << Metric(**a, errors);
+  EXPECT_FALSE((*es)->HasStream("logs-ipst"));
+  EXPECT_EQ(Metric(**a, "hakone_agent_events_out_total{component=\"st\",env=\"ipst\"}"), "0");
+  store::SetProcessStore(es->get());
+  auto count = [&]() -> uint64_t {
+    if (!(*es)->HasStream("logs-ipst")) return 0;
+    (void)(*es)->Refresh({"logs-ipst"});
+    auto c = (*es)->Count({"logs-ipst"}, nullptr);
+    return c.ok() ? *c : 0;
+  };
+  EXPECT_TRUE(WaitFor([&] { return count() == 3; })) << count();
+  store::SearchRequest q;
+  q.streams = {"logs-ipst"};
+  q.size = 10;
+  auto res = (*es)->Search(q);
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  std::string all;
+  for (auto& h : res->hits) all += h.source_json + "\n";
+  EXPECT_NE(all.find("\"msg\":\"two\""), std::string::npos) << all;
+  EXPECT_NE(all.find("\"env\":\"ipst\""), std::string::npos) << all;
+  EXPECT_NE(all.find("\"_parse_error\""), std::string::npos) << all;  // "plain three" kept raw
+  std::string in = "hakone_agent_events_in_total{component=\"st\",env=\"ipst\"}";
+  std::string in_before = Metric(**a, in);
+  EXPECT_EQ(in_before, "3");
+  (*a)->Stop();
+  // Restart: everything was acknowledged, nothing is delivered twice (ids are stable, too).
+  auto b = MakeFrom(conf);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->Start().ok());
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(Metric(**b, in), in_before);  // the counters are process-wide: no record read again
+  EXPECT_EQ(count(), 3u);
+  (*b)->Stop();
+  store::SetProcessStore(nullptr);
+  (*es)->Close();
+  fs::remove_all(dir);
+}
+
+// Items the cluster refuses for good (400) go to the archive (the only archive sink is the
+// default dead-letter target), under {env}/dead-letter/<sink>/, with the reason attached.
+TEST(AgentSinks, DeadLettersGoToTheArchive) {
+  std::string dir = TempDir();
+  std::atomic<int> accepted{0};
+  Receiver es([&](HttpRequest& r) {
+    std::vector<std::string> lines;
+    std::stringstream ss(r.body);
+    for (std::string l; std::getline(ss, l);)
+      if (!l.empty()) lines.push_back(l);
+    std::string items;
+    for (size_t i = 0; i + 1 < lines.size(); i += 2) {
+      bool bad = lines[i + 1].find("\\\"bad") != std::string::npos;
+      if (!bad) accepted++;
+      items += std::string(items.empty() ? "" : ",") + "{\"create\":{\"status\":" + (bad ? "400" : "201") +
+               (bad ? ",\"error\":{\"type\":\"mapper_parsing_exception\",\"reason\":\"failed to parse [n]\"}" : "") + "}}";
+    }
+    return HttpResponse::Json(200, "{\"errors\":true,\"items\":[" + items + "]}");
+  });
+  auto a = MakeFrom("data_dir = \"" + dir + "\"\ninstance = \"i9\"\n[agent]\nlisten = \"127.0.0.1:0\"\n"
+                    "[agent.sources.in]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\nenv = \"dlenv\"\n"
+                    "[agent.sinks.es]\ntype = \"elasticsearch\"\ninputs = [\"in\"]\nurl = \"" + es.url() + "\"\n"
+                    "[agent.sinks.arch]\ntype = \"archive\"\ninputs = [\"in\"]\ndir = \"" + dir + "/arch\"\n"
+                    "compression = \"gzip\"\ncopies = [\"formatted\"]\nmax_age = \"300ms\"\n");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_NE((*a)->Graph().find("dead_letter=arch"), std::string::npos) << (*a)->Graph();
+  ASSERT_TRUE((*a)->Start().ok());
+  std::string src = "http://" + (*a)->source_address("in");
+  auto r = HttpFetch("POST", src + "/", {}, "{\"msg\":\"good1\"}\n{\"msg\":\"bad1\"}\n{\"msg\":\"good2\"}\n{\"msg\":\"bad2\"}\n");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200);
+  std::string dl_dir = dir + "/arch/dlenv/dead-letter/es";
+  std::string dead;
+  ASSERT_TRUE(WaitFor([&] {
+    dead.clear();
+    if (!fs::exists(dl_dir)) return false;
+    for (auto& e : fs::recursive_directory_iterator(dl_dir))
+      if (e.is_regular_file()) dead += Gunzip(ReadAll(e.path().string()));
+    return std::count(dead.begin(), dead.end(), '\n') == 2;
+  })) << dead;
+  EXPECT_EQ(accepted.load(), 2);
+  std::stringstream ss(dead);
+  int n = 0;
+  for (std::string l; std::getline(ss, l); n++) {
+    auto v = boost::json::parse(l).as_object();
+    EXPECT_NE(std::string(v["message"].as_string()).find("bad"), std::string::npos) << l;
+    EXPECT_EQ(v["source"].as_string(), "in") << l;
+    EXPECT_EQ(v["env"].as_string(), "dlenv") << l;
+    auto why = v["_dead_letter"].as_object();
+    EXPECT_EQ(why["sink"].as_string(), "es");
+    EXPECT_EQ(why["status"].as_int64(), 400);
+    EXPECT_EQ(why["error"].as_object()["type"].as_string(), "mapper_parsing_exception") << l;
+  }
+  EXPECT_EQ(n, 2);
+  // No local dead-letter file when the archive takes them.
+  EXPECT_FALSE(fs::exists(dir + "/agent/dead-letter"));
+  (*a)->Stop();
+  fs::remove_all(dir);
+}
+
+// Retention by age: a sink that keeps failing does not hold records forever. Records older than
+// the env's retention are dropped (counted) so the spool can let them go; newer records are
+// delivered once the sink recovers, and the expired ones never are.
+TEST(AgentSinks, RetentionDropsExpiredRecordsOfAFailingSink) {
+  std::string dir = TempDir();
+  std::atomic<bool> up{false};
+  std::vector<std::string> got;
+  Receiver es([&](HttpRequest& r) {
+    if (!up) return HttpResponse::Error(503, "down");
+    std::stringstream ss(r.body);
+    int i = 0;
+    std::string items;
+    for (std::string l; std::getline(ss, l); i++)
+      if (i % 2 == 1) {
+        got.push_back(l);
+        items += std::string(items.empty() ? "" : ",") + "{\"create\":{\"status\":201}}";
+      }
+    return HttpResponse::Json(200, "{\"errors\":false,\"items\":[" + items + "]}");
+  });
+  auto a = MakeFrom("data_dir = \"" + dir + "\"\n[agent]\nlisten = \"127.0.0.1:0\"\n"
+                    "[agent.envs.ret]\nretention = \"600ms\"\n"
+                    "[agent.sources.in]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\nenv = \"ret\"\n"
+                    "[agent.sinks.rs]\ntype = \"elasticsearch\"\ninputs = [\"in\"]\nurl = \"" + es.url() + "\"\n"
+                    "retry_initial = \"50ms\"\nretry_max = \"100ms\"\n");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE((*a)->Start().ok());
+  EXPECT_NE((*a)->Graph().find("retention=600.0ms"), std::string::npos) << (*a)->Graph();
+  std::string src = "http://" + (*a)->source_address("in");
+  std::string old;
+  for (int i = 0; i < 5; i++) old += "old " + std::to_string(i) + "\n";
+  ASSERT_EQ(HttpFetch("POST", src + "/", {}, old)->status, 200);
+  std::string dropped = "hakone_agent_dropped_total{component=\"rs\",env=\"ret\"}";
+  EXPECT_TRUE(WaitFor([&] { return Metric(**a, dropped) == "5"; })) << Metric(**a, dropped);
+  up = true;
+  ASSERT_EQ(HttpFetch("POST", src + "/", {}, "new 1\nnew 2\n")->status, 200);
+  EXPECT_TRUE(WaitFor([&] {
+    std::lock_guard lk(es.mu_);
+    return got.size() >= 2;
+  }));
+  std::this_thread::sleep_for(300ms);
+  {
+    std::lock_guard lk(es.mu_);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_NE(got[0].find("new 1"), std::string::npos) << got[0];
+    EXPECT_NE(got[1].find("new 2"), std::string::npos) << got[1];
+  }
+  (*a)->Stop();
   fs::remove_all(dir);
 }
 

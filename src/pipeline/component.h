@@ -65,12 +65,20 @@ class Transform {
   virtual bool Apply(Event& e) const = 0;
 };
 
+class Sink;
+
 struct SinkContext {
   std::string name;      // component name
   std::string env;       // the environment this instance serves
   std::string instance;  // this process's name (archive keys)
   std::string data_dir;  // <data_dir>/agent
-  store::EventStore* store = nullptr;  // in-process store (monolithic mode) or null
+  // The in-process store; null: the process store published in store/local.h (looked up at
+  // each write), so that a sink built before the store opened still finds it.
+  store::EventStore* store = nullptr;
+  // Builds the sink that takes this sink's dead letters (items refused for good): an archive
+  // sink instance of its own (`dead_letter = "<archive sink>"`). Null: dead letters go to the
+  // local file under dead_letter_dir. Only elasticsearch and store sinks dead-letter.
+  std::function<Result<std::unique_ptr<Sink>>()> dead_letter;
 };
 
 // One sink instance per (sink, env). Called from one runner thread only.

@@ -1,6 +1,7 @@
 #include "pipeline/event.h"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstring>
@@ -30,17 +31,35 @@ void AppendKey(std::string* out, std::string_view k, bool* first) {
   if (!*first) out->push_back(',');
   *first = false;
   out->push_back('"');
-  log::AppendJsonEscaped(*out, k);
+  AppendJsonEscapedFast(out, k);
   out->append("\":");
 }
 void AppendStr(std::string* out, std::string_view k, std::string_view v, bool* first) {
   AppendKey(out, k, first);
   out->push_back('"');
-  log::AppendJsonEscaped(*out, v);
+  AppendJsonEscapedFast(out, v);
   out->push_back('"');
 }
 
+inline bool PlainJsonByte(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; }
+
 }  // namespace
+
+void AppendJsonEscapedFast(std::string* out, std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size(), i = 0;
+  while (i < n) {
+    size_t start = i;
+    while (i < n && PlainJsonByte(p[i])) i++;
+    out->append(s.data() + start, i - start);
+    if (i == n) break;
+    // A run of bytes needing escapes or UTF-8 checks (multi-byte sequences are all >= 0x80,
+    // so a run holds whole sequences): the reference escaper handles it.
+    start = i;
+    while (i < n && !PlainJsonByte(p[i])) i++;
+    log::AppendJsonEscaped(*out, s.substr(start, i - start));
+  }
+}
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -82,7 +101,10 @@ void EncodeEvent(const Event& e, std::string* out) {
   size_t ol = std::min<size_t>(e.origin.size(), 65535);
   Put<uint16_t>(out, static_cast<uint16_t>(ol));
   out->append(e.origin.data(), ol);
-  if (e.fields.empty()) {
+  if (e.fields.empty() && !e.fields_json.empty()) {
+    Put<uint32_t>(out, static_cast<uint32_t>(e.fields_json.size()));
+    out->append(e.fields_json);
+  } else if (e.fields.empty()) {
     Put<uint32_t>(out, 0);
   } else {
     std::string f = boost::json::serialize(e.fields);
@@ -109,9 +131,14 @@ Status DecodeEvent(std::string_view in, Event* e) {
   if (!Get(in, &fl) || in.size() < fl) return Status::Corruption("event: truncated fields");
   e->fields.clear();
   if (fl > 0) {
+    // One parser per thread: its internal stack is reused from record to record.
+    thread_local boost::json::parser parser;
+    parser.reset();
     boost::system::error_code ec;
-    auto v = boost::json::parse(in.substr(0, fl), ec);
-    if (ec || !v.is_object()) return Status::Corruption("event: bad fields JSON");
+    parser.write(in.data(), fl, ec);
+    if (ec) return Status::Corruption("event: bad fields JSON");
+    boost::json::value v = parser.release();
+    if (!v.is_object()) return Status::Corruption("event: bad fields JSON");
     e->fields = std::move(v.as_object());
   }
   in.remove_prefix(fl);

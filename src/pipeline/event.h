@@ -20,6 +20,10 @@ struct Event {
   std::string origin;     // where it came from: a file path, a peer address, a command
   std::string message;    // the raw record (one line, or a multiline group)
   boost::json::object fields;  // parsed / set fields (empty until a transform adds some)
+  // Source side only: the fields already serialized as a JSON object, written to the spool by
+  // EncodeEvent as is (sources that build fields in bulk, e.g. syslog, skip the object). Used
+  // only while `fields` is empty; DecodeEvent always fills `fields`.
+  std::string fields_json;
   uint64_t seq = 0;       // spool sequence number (sink side only)
 };
 
@@ -33,6 +37,9 @@ Status DecodeEvent(std::string_view payload, Event* e);
 // {"@timestamp":"2026-01-02T03:04:05.678Z","env":..,"source":..,"origin":..,"message":..,<fields>}
 // A field named like a built-in key replaces it.
 void FormatEventJson(const Event& e, std::string* out);
+// Appends s JSON-escaped (no quotes) exactly as log::AppendJsonEscaped does (invalid UTF-8 →
+// U+FFFD), copying runs of plain ASCII in one go: the agent's hot formatting path.
+void AppendJsonEscapedFast(std::string* out, std::string_view s);
 // "2026-01-02T03:04:05.678Z"
 std::string FormatTimestamp(int64_t ts_ns);
 int64_t NowNs();

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/log.h"
 #include "pipeline/event.h"
 
 namespace hakone::pipeline {
@@ -354,6 +355,32 @@ void SyslogToFields(const SyslogMessage& m, boost::json::object* out) {
   if (!m.msgid.empty()) (*out)["msgid"] = m.msgid;
   if (!m.structured_data.empty()) (*out)["structured_data"] = m.structured_data;
   (*out)["message"] = m.message;
+}
+
+void SyslogToFieldsJson(const SyslogMessage& m, std::string* out) {
+  static const char* kSev[] = {"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"};
+  out->reserve(out->size() + m.message.size() + m.hostname.size() + m.appname.size() + m.structured_data.size() + 128);
+  out->push_back('{');
+  auto str = [out](std::string_view k, std::string_view v) {
+    out->push_back('"');
+    out->append(k);
+    out->append("\":\"");
+    AppendJsonEscapedFast(out, v);
+    out->append("\",");
+  };
+  if (m.facility >= 0) {
+    char buf[64];
+    int len = std::snprintf(buf, sizeof buf, "\"facility\":%d,\"severity\":%d,", m.facility, m.severity);
+    out->append(buf, static_cast<size_t>(len));
+    str("level", kSev[m.severity & 7]);
+  }
+  if (!m.hostname.empty()) str("hostname", m.hostname);
+  if (!m.appname.empty()) str("appname", m.appname);
+  if (!m.procid.empty()) str("procid", m.procid);
+  if (!m.msgid.empty()) str("msgid", m.msgid);
+  if (!m.structured_data.empty()) str("structured_data", m.structured_data);
+  str("message", m.message);
+  out->back() = '}';
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ struct SyslogMessage {
 Status ParseSyslog(std::string_view line, int64_t now_ns, SyslogMessage* out);
 // Fields of a parsed syslog message ("facility", "severity", "level", "hostname", "appname", ...).
 void SyslogToFields(const SyslogMessage& m, boost::json::object* out);
+// The same fields written directly as a JSON object (the syslog source's fast path: no object
+// is built, nothing is serialized). Appends to *out.
+void SyslogToFieldsJson(const SyslogMessage& m, std::string* out);
 
 // Splits a TCP syslog byte stream into messages: octet-counted ("<len> <msg>", RFC 6587) when a
 // frame starts with a digit, otherwise newline-terminated. Feed() appends bytes and calls fn for

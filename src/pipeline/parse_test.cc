@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "core/log.h"
 #include "pipeline/event.h"
 
 namespace hakone::pipeline {
@@ -68,6 +70,70 @@ TEST(Syslog, RejectsMalformed) {
   EXPECT_FALSE(ParseSyslog("<14>1 2003-10-11T22:14:15Z host", 0, &m).ok());
   EXPECT_FALSE(ParseSyslog("<14>1 notatime host app - - - msg", 0, &m).ok());
   EXPECT_FALSE(ParseSyslog("<14>1 - host app - - [unterminated", 0, &m).ok());
+}
+
+// The syslog source's fast path writes the fields JSON directly: it must decode to exactly the
+// object SyslogToFields builds, escapes included, and survive the spool codec.
+TEST(Syslog, FieldsJsonMatchesTheObject) {
+  for (std::string line : {std::string("<165>1 2026-11-26T12:00:00.123Z web1 app 42 ID7 [ex@1 a=\"b\"] quote \" back \\ tab\t end"),
+                           std::string("<13>Nov 26 12:00:00 host prog[7]: plain message"),
+                           std::string("no pri at all, \x01 control and caf\xc3\xa9"),
+                           std::string("<0>1 - - - - - -")}) {
+    SyslogMessage m;
+    ASSERT_TRUE(ParseSyslog(line, 1764158400000000000, &m).ok()) << line;
+    boost::json::object want;
+    SyslogToFields(m, &want);
+    std::string js;
+    SyslogToFieldsJson(m, &js);
+    boost::system::error_code ec;
+    auto got = boost::json::parse(js, ec);
+    ASSERT_FALSE(ec) << js;
+    EXPECT_EQ(got, boost::json::value(want)) << js;
+    Event e;
+    e.message = line;
+    e.fields_json = js;
+    std::string payload;
+    EncodeEvent(e, &payload);
+    Event back;
+    ASSERT_TRUE(DecodeEvent(payload, &back).ok());
+    EXPECT_EQ(back.fields, want);
+    EXPECT_EQ(back.message, line);
+  }
+  // Invalid UTF-8 is replaced (U+FFFD), so the spool record always decodes.
+  SyslogMessage bad;
+  ASSERT_TRUE(ParseSyslog("<13>Nov 26 12:00:00 host prog: \xff\xfe broken", 1764158400000000000, &bad).ok());
+  std::string js;
+  SyslogToFieldsJson(bad, &js);
+  Event e;
+  e.fields_json = js;
+  std::string payload;
+  EncodeEvent(e, &payload);
+  Event back;
+  ASSERT_TRUE(DecodeEvent(payload, &back).ok()) << js;
+  EXPECT_NE(std::string(back.fields["message"].as_string()).find("\xef\xbf\xbd"), std::string::npos);
+}
+
+// The fast escaper is byte-for-byte the reference one (core/log.h), on random bytes too.
+TEST(EventCodec, FastEscapeMatchesTheReference) {
+  std::vector<std::string> cases = {"", "plain ascii", "quote \" back \\ nl \n tab \t del \x7f ctl \x01",
+                                    "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80", "bad \xff\xfe \xc3 trunc \xe6\x97",
+                                    "\xed\xa0\x80 surrogate", "\xc0\xaf overlong"};
+  uint32_t x = 12345;
+  for (int i = 0; i < 2000; i++) {
+    std::string r;
+    int len = static_cast<int>(x % 40);
+    for (int k = 0; k < len; k++) {
+      x = x * 1103515245u + 12345u;
+      r.push_back(static_cast<char>((x >> 16) & 0xff));
+    }
+    cases.push_back(r);
+  }
+  for (auto& c : cases) {
+    std::string want, got = "prefix:";
+    log::AppendJsonEscaped(want, c);
+    AppendJsonEscapedFast(&got, c);
+    EXPECT_EQ(got, "prefix:" + want);
+  }
 }
 
 TEST(SyslogFramer, OctetCountedAndNewline) {

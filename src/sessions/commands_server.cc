@@ -203,6 +203,7 @@ void CmdInfo(Ctx& ctx) {
     Line(s, "durable_commits", std::to_string(st.commits.load()));
     Line(s, "durable_committed_ops", std::to_string(st.committed_ops.load()));
     Line(s, "durable_commit_errors", std::to_string(st.commit_errors.load()));
+    Line(s, "durable_commit_usec", std::to_string(st.commit_us.load()));
     Line(s, "durable_swept_rows", std::to_string(st.swept.load()));
     s += ctx.srv.tiers_extra;
     s += "\r\n";

@@ -75,10 +75,15 @@ bool ExpireMs(Ctx& ctx, std::string_view text, unsigned flags, std::string_view 
 }
 
 // Sets key to a string value; keeps the TTL when keepttl.
+// A plain overwrite does not need the old value: only KEEPTTL reads it (through to the durable
+// tier on a cache miss), so a SET of an uncached key costs no durable read.
 void SetString(Ctx& ctx, std::string_view key, std::string_view val, int64_t expire_ms, bool keepttl) {
-  Entry* e = ctx.Find(key);
-  int64_t old_exp = e ? e->expire_ms : 0;
-  e = ctx.Upsert(key);
+  int64_t old_exp = 0;
+  if (keepttl) {
+    Entry* old = ctx.Find(key);
+    old_exp = old ? old->expire_ms : 0;
+  }
+  Entry* e = ctx.Upsert(key);
   e->v.type = ValueType::kString;
   e->v.hash.clear();
   e->v.set.clear();
@@ -103,7 +108,7 @@ void CmdSet(Ctx& ctx) {
   int64_t exp = 0;
   if ((flags & kAnyExpire) && !ExpireMs(ctx, expire, flags, "set", &exp)) return;
   std::string_view key = ctx.argv[1];
-  Entry* e = ctx.Find(key);
+  Entry* e = (flags & (kGET | kNX | kXX)) ? ctx.Find(key) : nullptr;
   if (flags & kGET) {
     if (e && e->v.type != ValueType::kString) return ReplyError(ctx.out, kErrWrongType);
     if (e) ReplyBulk(ctx.out, e->v.str);

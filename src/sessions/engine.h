@@ -182,6 +182,7 @@ class Engine {
   struct Stats {
     std::atomic<uint64_t> hits{0}, misses{0}, durable_reads{0}, durable_read_errors{0}, commits{0}, committed_ops{0},
         commit_errors{0}, expired{0}, swept{0};
+    std::atomic<uint64_t> commit_us{0};  // wall time spent in durable commits (Apply), total
   };
   Stats& stats() { return stats_; }
 

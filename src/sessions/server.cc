@@ -9,10 +9,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -31,6 +34,23 @@ constexpr auto kTok = asio::as_tuple(asio::use_awaitable);
 namespace {
 
 bool IsLoopback(const tcp::endpoint& ep) { return ep.address().is_loopback(); }
+
+// "host:port" / "[v6]:port" → {host, port}; for sentinel addresses (host names allowed).
+Result<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view a) {
+  auto colon = a.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == a.size())
+    return Status::InvalidArgument("expected host:port");
+  std::string_view host = a.substr(0, colon), port = a.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  uint32_t p = 0;
+  for (char ch : port) {
+    if (ch < '0' || ch > '9' || p > 65535) return Status::InvalidArgument("bad port '" + std::string(port) + "'");
+    p = p * 10 + static_cast<uint32_t>(ch - '0');
+  }
+  if (p == 0 || p > 65535) return Status::InvalidArgument("bad port '" + std::string(port) + "'");
+  if (host.empty()) return Status::InvalidArgument("empty host");
+  return std::make_pair(std::string(host), static_cast<uint16_t>(p));
+}
 
 Result<std::string> ReadSecretFile(const std::string& path) {
   std::ifstream f(path);
@@ -59,7 +79,41 @@ struct Shared {
   metrics::Counter* m_cmds = nullptr;
   metrics::Counter* m_proto_errors = nullptr;
   // External Redis cache tier (cache_type = redis).
-  std::unique_ptr<RespClient> rc;
+  // The current master (standalone: the one configured; Sentinel: the one the sentinels name,
+  // replaced on failover). Read with Cache().
+  bool redis_tier = false;
+  std::mutex rc_mu;
+  std::shared_ptr<RespClient> rc;
+  std::shared_ptr<RespClient> Cache() {
+    std::lock_guard lk(rc_mu);
+    return rc;
+  }
+  // Sentinel mode: one client per sentinel, and the master's password / db from the url.
+  std::vector<std::shared_ptr<RespClient>> sentinels;
+  std::string cache_password;
+  int cache_db = 0;
+  // Points the cache tier at host:port when that is not where it points already (Sentinel
+  // discovery, failover). The new master may lack the last writes made to the old one (Redis
+  // replication is asynchronous), so it is flushed before use, like a cache that comes back.
+  void SetMaster(const std::string& host, uint16_t port) {
+    std::string addr = host + ":" + std::to_string(port);
+    {
+      std::lock_guard lk(rc_mu);
+      if (rc && rc->address() == addr) return;
+      rc = std::make_shared<RespClient>(rt.io(), host, port, cache_password, cache_db);
+      addr = rc->address();
+    }
+    cache_flush_pending = true;
+    if (engine) {
+      std::lock_guard lk(engine->mu());
+      srv.tiers_extra = "cache_address:" + addr + "\r\ncache_sentinel_master:" + cfg.cache_master_name + "\r\n";
+    }
+    log::Info("sessions: cache tier master (from Sentinel)", {{"master", cfg.cache_master_name}, {"address", addr}});
+  }
+  std::string CacheAddress() {
+    auto c = Cache();
+    return c ? c->address() : "";
+  }
   std::atomic<bool> cache_flush_pending{false};
   metrics::Gauge* m_cache_up = nullptr;
   metrics::Counter* m_cache_errors = nullptr;
@@ -78,14 +132,66 @@ struct Shared {
     bool was = srv.cache_up.exchange(ok);
     if (was && !ok) {
       m_cache_up->Set(0);
-      log::Warn("sessions: cache tier down, serving from the durable tier", {{"cache", rc ? rc->address() : ""}, {"error", err}});
+      log::Warn("sessions: cache tier down, serving from the durable tier", {{"cache", CacheAddress()}, {"error", err}});
     } else if (!was && ok) {
       m_cache_up->Set(1);
       cache_flush_pending = true;  // it may hold values older than the writes made meanwhile
-      log::Info("sessions: cache tier is back, using it again", {{"cache", rc ? rc->address() : ""}});
+      log::Info("sessions: cache tier is back, using it again", {{"cache", CacheAddress()}});
     }
   }
 };
+
+// Whether the command replaces its keys' values without reading them (SET without NX, XX, GET
+// or KEEPTTL; SETEX, PSETEX, MSET): the external cache tier need not be read first.
+bool IsBlindWrite(const CommandSpec& spec, std::span<const std::string_view> args) {
+  if (spec.name == "setex" || spec.name == "psetex" || spec.name == "mset") return true;
+  if (spec.name != "set" || args.size() < 3) return false;
+  for (size_t i = 3; i < args.size(); i++) {
+    std::string_view o = args[i];
+    auto is = [&](std::string_view w) {
+      return o.size() == w.size() && std::equal(o.begin(), o.end(), w.begin(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+             });
+    };
+    if ((is("ex") || is("px") || is("exat") || is("pxat")) && i + 1 < args.size()) {
+      i++;
+      continue;
+    }
+    return false;  // NX, XX, GET, KEEPTTL or a syntax error: stage as usual
+  }
+  return true;
+}
+
+// Sends `cmds` on `rc` concurrently (RespClient pipelines them on its one connection) and
+// returns their replies in order.
+struct PipelineState {
+  explicit PipelineState(const asio::any_io_executor& ex, size_t n) : timer(ex), left(n) { res.resize(n); }
+  asio::steady_timer timer;
+  std::vector<std::optional<Result<RespValue>>> res;
+  size_t left;
+};
+
+asio::awaitable<void> PipelineOne(std::shared_ptr<RespClient> rc, std::shared_ptr<PipelineState> st, size_t i,
+                                  std::vector<std::string> cmd, std::chrono::milliseconds timeout) {
+  auto r = co_await rc->Command(std::move(cmd), timeout);
+  st->res[i].emplace(std::move(r));
+  if (--st->left == 0) st->timer.cancel();
+}
+
+asio::awaitable<std::vector<Result<RespValue>>> Pipeline(std::shared_ptr<RespClient> rc,
+                                                        std::vector<std::vector<std::string>> cmds,
+                                                        std::chrono::milliseconds timeout) {
+  auto ex = co_await asio::this_coro::executor;
+  auto st = std::make_shared<PipelineState>(ex, cmds.size());
+  st->timer.expires_at(asio::steady_timer::time_point::max());
+  // Every coroutine runs on this executor (the connection's), so `left` needs no atomics.
+  for (size_t i = 0; i < cmds.size(); i++) asio::co_spawn(ex, PipelineOne(rc, st, i, std::move(cmds[i]), timeout), asio::detached);
+  while (st->left > 0) co_await st->timer.async_wait(kTok);
+  std::vector<Result<RespValue>> out;
+  out.reserve(st->res.size());
+  for (auto& r : st->res) out.push_back(std::move(*r));
+  co_return out;
+}
 
 class Conn : public std::enable_shared_from_this<Conn> {
  public:
@@ -191,33 +297,39 @@ class Conn : public std::enable_shared_from_this<Conn> {
               now = NowMs();
             }
           }
-          if (sh_->rc && spec) {
+          if (sh_->redis_tier && spec) {
             StageKeys(spec, args, c, &staged, &keyviews);
             std::vector<size_t> fetch;
             uint64_t done = e.done_seq();
+            // A blind overwrite (plain SET, SETEX, MSET, ...) needs no old value: nothing to fetch.
+            bool blind = !c.in_multi && IsBlindWrite(*spec, args);
             for (size_t i = 0; i < staged.size(); i++) {
               Entry* x = e.cache().Find(staged[i].db, staged[i].key);
               if (x && x->dirty_seq > done) continue;  // our own write, not yet durable: keep it
               if (x) e.cache().Erase(staged[i].db, staged[i].key);
-              fetch.push_back(i);
+              if (!blind) fetch.push_back(i);
             }
             if (!fetch.empty()) {
               lk.unlock();
+              // One MGET for every key the command touches: one round trip to the cache tier.
               std::vector<Result<RespValue>> got;
-              for (size_t i : fetch) {
-                if (!sh_->srv.cache_up.load() && sh_->rc) {
-                  // Down: one probe per batch at most, then straight to the durable tier.
-                  if (!got.empty() && !got.back().ok()) {
-                    got.push_back(Status::Unavailable("cache tier down"));
-                    continue;
-                  }
-                }
+              std::shared_ptr<RespClient> rc = sh_->Cache();
+              if (!rc) {
+                got.assign(fetch.size(), Result<RespValue>(Status::Unavailable("no cache tier master known")));
+              } else {
                 // (a named vector: GCC 12 miscompiles initializer lists inside co_await expressions)
-                std::vector<std::string> get_cmd;
-                get_cmd.push_back("GET");
-                get_cmd.push_back(sh_->CacheName(staged[i].db, staged[i].key));
-                auto res = co_await sh_->rc->Command(std::move(get_cmd), sh_->cfg.cache_timeout);
-                got.push_back(std::move(res));
+                std::vector<std::string> mget;
+                mget.reserve(fetch.size() + 1);
+                mget.push_back("MGET");
+                for (size_t i : fetch) mget.push_back(sh_->CacheName(staged[i].db, staged[i].key));
+                auto res = co_await rc->Command(std::move(mget), sh_->cfg.cache_timeout);
+                if (res.ok() && res->type == RespValue::kArray && res->array.size() == fetch.size()) {
+                  for (auto& v : res->array) got.push_back(std::move(v));
+                } else if (res.ok() && !res->is_error()) {
+                  got.assign(fetch.size(), Result<RespValue>(Status::Corruption("cache tier: unexpected MGET reply")));
+                } else {
+                  got.assign(fetch.size(), res);
+                }
               }
               lk.lock();
               now = NowMs();
@@ -253,7 +365,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
           ExecuteCommand(e, sh_->srv, sh_->table, c, spec, args, out, now);
           // EXEC counts as a write: if its batch fails to commit, the whole transaction answers an error.
           if (spec && ((spec->flags & kWrite) || spec->name == "exec")) write_replies.emplace_back(before, out.size());
-          if (sh_->rc && spec) {
+          if (sh_->redis_tier && spec) {
             for (size_t i = 0; i < staged.size(); i++) {
               if (e.VersionOf(staged[i].db, staged[i].key) != versions[i]) writeback.push_back(staged[i]);
               batch_staged.push_back(staged[i]);
@@ -285,7 +397,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
           out.swap(rebuilt);
         }
       }
-      if (sh_->rc && (!batch_staged.empty() || flush_cache || sh_->cache_flush_pending)) {
+      if (sh_->redis_tier && (!batch_staged.empty() || flush_cache || sh_->cache_flush_pending)) {
         std::string err;
         bool failed = need_seq > 0 && e.SeqFailed(need_seq, &err);
         if (failed) writeback.clear();
@@ -351,15 +463,34 @@ class Conn : public std::enable_shared_from_this<Conn> {
         cmds.push_back(std::move(cmd));
       }
     }
-    for (auto& cmd : cmds) {
-      if (!sh_->srv.cache_up.load() && cmd[0] != "FLUSHDB") break;
-      auto r = co_await sh_->rc->Command(std::move(cmd), sh_->cfg.cache_timeout);
-      bool ok = r.ok() && !r->is_error();
-      sh_->CacheStatus(ok, r.ok() ? r->str : r.status().message());
-      if (!ok) {
-        sh_->cache_flush_pending = true;  // the cache may now hold an older value: clear it on recovery
-        break;
+    std::shared_ptr<RespClient> rc = sh_->Cache();
+    if (!rc) {
+      if (!cmds.empty()) sh_->cache_flush_pending = true;
+    } else if (!cmds.empty()) {
+      bool ok = true, tried = false;
+      std::string err;
+      if (cmds.front().front() == "FLUSHDB") {  // before the SETs, on its own
+        tried = true;
+        auto r = co_await rc->Command(std::move(cmds.front()), sh_->cfg.cache_timeout);
+        cmds.erase(cmds.begin());
+        ok = r.ok() && !r->is_error();
+        if (!ok) err = r.ok() ? r->str : r.status().message();
       }
+      if (ok && !cmds.empty() && sh_->srv.cache_up.load()) {
+        // The SETs and DELs are independent: pipelined, one round trip.
+        tried = true;
+        auto res = co_await Pipeline(rc, std::move(cmds), sh_->cfg.cache_timeout);
+        for (auto& r : res) {
+          if (!r.ok() || r->is_error()) {
+            ok = false;
+            err = r.ok() ? r->str : r.status().message();
+            break;
+          }
+        }
+      }
+      // (while the cache is down nothing is written to it: it is flushed when it returns)
+      if (tried) sh_->CacheStatus(ok, err);
+      if (!ok) sh_->cache_flush_pending = true;  // the cache may now hold an older value: clear it on recovery
     }
     std::lock_guard lk(e.mu());
     uint64_t done = e.done_seq();
@@ -484,6 +615,46 @@ asio::awaitable<void> UpkeepLoop(std::shared_ptr<Shared> sh) {
   }
 }
 
+// The master address in a SENTINEL get-master-addr-by-name reply ([host, port]); nullopt for a
+// nil (unknown master) or anything else.
+std::optional<std::pair<std::string, uint16_t>> MasterFromReply(const RespValue& v) {
+  if (v.type != RespValue::kArray || v.array.size() != 2 || v.array[0].type != RespValue::kString ||
+      v.array[1].type != RespValue::kString)
+    return std::nullopt;
+  auto hp = SplitHostPort(v.array[0].str + ":" + v.array[1].str);
+  if (!hp.ok()) return std::nullopt;
+  return *hp;
+}
+
+// Sentinel mode: asks the sentinels (first that answers) for the master every second, every
+// 200 ms while the cache tier is down, and follows a failover.
+asio::awaitable<void> SentinelLoop(std::shared_ptr<Shared> sh) {
+  asio::steady_timer t(sh->rt.io());
+  bool warned = false;
+  while (!sh->stopping) {
+    t.expires_after(std::chrono::milliseconds(sh->srv.cache_up.load() ? 1000 : 200));
+    co_await t.async_wait(kTok);
+    if (sh->stopping) break;
+    bool answered = false;
+    for (const auto& s : sh->sentinels) {
+      std::vector<std::string> cmd;
+      cmd.push_back("SENTINEL");
+      cmd.push_back("get-master-addr-by-name");
+      cmd.push_back(sh->cfg.cache_master_name);
+      auto r = co_await s->Command(std::move(cmd), sh->cfg.cache_timeout);
+      if (!r.ok() || r->is_error()) continue;
+      answered = true;
+      if (auto addr = MasterFromReply(*r)) sh->SetMaster(addr->first, addr->second);
+      break;
+    }
+    if (!answered && !warned) {
+      log::Warn("sessions: no sentinel answers; keeping the last known cache tier master",
+                {{"master", sh->cfg.cache_master_name}});
+    }
+    warned = !answered;
+  }
+}
+
 class SessionsComponent : public Component {
  public:
   explicit SessionsComponent(std::shared_ptr<Shared> sh) : sh_(std::move(sh)) {}
@@ -508,11 +679,48 @@ class SessionsComponent : public Component {
     eo.sweep_interval = c.sweep_interval;
     sh_->engine = std::make_unique<Engine>(eo, std::move(dur));
     if (c.cache_type == "redis") {
-      auto u = ParseRedisUrl(c.cache_url);
-      if (!u.ok()) return u.status().WithContext("sessions: [sessions.cache] url");
-      auto& [host, port, pass, db] = *u;
-      sh_->rc = std::make_unique<RespClient>(sh_->rt.io(), host, port, pass, db);
-      sh_->srv.tiers_extra = "cache_address:" + sh_->rc->address() + "\r\n";
+      sh_->redis_tier = true;
+      std::string host, pass;
+      uint16_t port = 0;
+      int db = 0;
+      if (!c.cache_url.empty()) {
+        auto u = ParseRedisUrl(c.cache_url);
+        if (!u.ok()) return u.status().WithContext("sessions: [sessions.cache] url");
+        std::tie(host, port, pass, db) = *u;
+      }
+      if (c.cache_sentinels.empty()) {
+        sh_->rc = std::make_shared<RespClient>(sh_->rt.io(), host, port, pass, db);
+        sh_->srv.tiers_extra = "cache_address:" + sh_->rc->address() + "\r\n";
+      } else {
+        sh_->cache_password = pass;
+        sh_->cache_db = db;
+        for (const auto& a : c.cache_sentinels) {
+          auto hp = SplitHostPort(a);
+          if (!hp.ok()) return hp.status().WithContext("sessions: [sessions.cache] sentinels");
+          sh_->sentinels.push_back(std::make_shared<RespClient>(sh_->rt.io(), hp->first, hp->second));
+        }
+        sh_->srv.tiers_extra = "cache_address:\r\ncache_sentinel_master:" + c.cache_master_name + "\r\n";
+        // Ask once now, so that the first requests find the master; until a sentinel answers,
+        // requests are served from the durable tier (as with a cache tier that is down).
+        bool found = false;
+        for (const auto& a : c.cache_sentinels) {
+          auto r = RespCommandSync("redis://" + a, {"SENTINEL", "get-master-addr-by-name", c.cache_master_name},
+                                   std::chrono::milliseconds(500));
+          auto addr = r.ok() ? MasterFromReply(*r) : std::nullopt;
+          if (addr) {
+            sh_->SetMaster(addr->first, addr->second);
+            found = true;
+            break;
+          }
+        }
+        if (!found) {
+          sh_->srv.cache_up = false;
+          sh_->m_cache_up->Set(0);
+          log::Warn("sessions: no sentinel knows the cache tier master yet; serving from the durable tier",
+                    {{"master", c.cache_master_name}});
+        }
+        asio::co_spawn(sh_->rt.io(), SentinelLoop(sh_), asio::detached);
+      }
     }
     sh_->engine->Start();
     HAKONE_RETURN_IF_ERROR(Bind(c.listen, false));
@@ -639,10 +847,35 @@ Result<SessionsConfig> ParseSessionsConfig(const Config& cfg, const SessionsOver
     return Status::InvalidArgument("config: [sessions.cache] type: must be memory or redis, not '" + c.cache_type + "'");
   c.cache_url = cache.String("url", "");
   if (!ov.cache_redis.empty()) c.cache_url = ov.cache_redis;
+  c.cache_sentinels = cache.StringList("sentinels");
+  c.cache_master_name = cache.String("master_name", "");
+  if (!ov.cache_sentinels.empty()) {
+    c.cache_sentinels.clear();
+    std::string_view rest = ov.cache_sentinels;
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      std::string_view one = rest.substr(0, comma);
+      if (!one.empty()) c.cache_sentinels.emplace_back(one);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+  }
+  if (!ov.cache_master.empty()) c.cache_master_name = ov.cache_master;
+  if (!c.cache_sentinels.empty()) c.cache_type = "redis";  // sentinels imply the external tier
+  for (const auto& a : c.cache_sentinels) {
+    auto ep = SplitHostPort(a);
+    if (!ep.ok()) return Status::InvalidArgument("config: [sessions.cache] sentinels: '" + a + "': " + ep.status().message());
+  }
+  if (!c.cache_sentinels.empty() && c.cache_master_name.empty())
+    return Status::InvalidArgument("config: [sessions.cache] master_name: required with sentinels (the name the sentinels monitor)");
+  if (c.cache_sentinels.empty() && !c.cache_master_name.empty())
+    return Status::InvalidArgument("config: [sessions.cache] master_name: only meaningful with sentinels");
   c.cache_prefix = cache.String("key_prefix", c.cache_prefix);
   c.cache_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(cache.Duration("timeout", c.cache_timeout));
-  if (c.cache_type == "redis") {
+  if (c.cache_type == "redis" && c.cache_sentinels.empty()) {
     if (c.cache_url.empty()) return Status::InvalidArgument("config: [sessions.cache] url: required for type = \"redis\"");
+    auto u = ParseRedisUrl(c.cache_url);
+    if (!u.ok()) return Status::InvalidArgument("config: [sessions.cache] url: " + u.status().message());
+  } else if (c.cache_type == "redis" && !c.cache_url.empty()) {
     auto u = ParseRedisUrl(c.cache_url);
     if (!u.ok()) return Status::InvalidArgument("config: [sessions.cache] url: " + u.status().message());
   }

@@ -46,6 +46,10 @@ struct SessionsConfig {
   // cache tier
   std::string cache_type = "memory";              // memory | redis
   std::string cache_url;                          // redis://[:password@]host:port[/db] for type = redis
+  // Sentinel-managed cache Redis: the sentinels' "host:port"s and the master's name. The master's
+  // address comes from the sentinels (cache_url, optional then, gives only password and db).
+  std::vector<std::string> cache_sentinels;
+  std::string cache_master_name;
   std::string cache_prefix = "hakone:sessions:";  // key prefix in the external Redis
   std::chrono::milliseconds cache_timeout{250};   // per command to the external Redis
   uint64_t max_memory = 1ull << 30;               // in-process cache bound
@@ -59,6 +63,8 @@ struct SessionsConfig {
 // Command-line values; empty / zero = not given.
 struct SessionsOverrides {
   std::string listen, memcached, durability, data_dir, durable, sqlite_path, postgres_url, cache_redis;
+  std::string cache_sentinels;  // comma-separated host:port list
+  std::string cache_master;
   int64_t workers = 0;
 };
 

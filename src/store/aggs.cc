@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "core/log.h"
+#include "store/tz.h"
 #include "store/store_internal.h"
 
 namespace hakone::store::internal {
@@ -283,25 +284,19 @@ class TermsAgg : public Agg {
 
 // ----- histograms
 
-Result<int64_t> ParseTzOffsetMs(const std::string& tz) {
-  if (tz.empty() || tz == "UTC" || tz == "Z" || tz == "Etc/UTC" || tz == "GMT" || tz == "+00:00") return 0;
-  if ((tz[0] == '+' || tz[0] == '-') && (tz.size() == 6 || tz.size() == 5 || tz.size() == 3)) {
-    int h = std::atoi(tz.substr(1, 2).c_str());
-    int m = tz.size() > 3 ? std::atoi(tz.substr(tz.size() - 2).c_str()) : 0;
-    int64_t off = (h * 60 + m) * 60000LL;
-    return tz[0] == '+' ? off : -off;
-  }
-  return Status::InvalidArgument("date_histogram: time_zone '" + tz + "' is not supported (use UTC or a fixed offset like +09:00)");
-}
-
 class HistogramAgg : public Agg {
  public:
-  HistogramAgg(Factory fac, const AggRequest& r, FieldInfo f, char cal_unit, int64_t tz_ms)
-      : fac_(fac), r_(r), f_(std::move(f)), cal_(cal_unit), tz_ms_(tz_ms) {}
+  // tz: date_histogram's time_zone (null for histogram). Buckets are aligned in local time and
+  // keyed by the UTC instant their local start maps to (as Elasticsearch does).
+  HistogramAgg(Factory fac, const AggRequest& r, FieldInfo f, char cal_unit, std::shared_ptr<const TimeZone> tz)
+      : fac_(fac), r_(r), f_(std::move(f)), cal_(cal_unit), tz_(std::move(tz)) {}
+
+  int64_t ToLocal(int64_t utc_ms) const { return tz_ ? utc_ms + tz_->OffsetMs(utc_ms) : utc_ms; }
+  int64_t ToUtc(int64_t local_ms) const { return tz_ ? tz_->LocalToUtcMs(local_ms) : local_ms; }
 
   double KeyOf(double v) const {
     if (r_.kind == AggRequest::Kind::kHistogram) return std::floor(v / r_.interval) * r_.interval;
-    auto ms = static_cast<int64_t>(v) + tz_ms_;
+    auto ms = ToLocal(static_cast<int64_t>(v));
     int64_t k;
     if (cal_) {
       std::string unit(1, cal_);
@@ -320,14 +315,20 @@ class HistogramAgg : public Agg {
       int64_t iv = r_.fixed_interval_ms;
       k = ms >= 0 ? ms / iv * iv : -((-ms + iv - 1) / iv) * iv;
     }
-    return static_cast<double>(k - tz_ms_);
+    return static_cast<double>(ToUtc(k));
   }
   double Next(double key) const {
     if (r_.kind == AggRequest::Kind::kHistogram) return key + r_.interval;
-    if (!cal_) return key + static_cast<double>(r_.fixed_interval_ms);
-    int64_t local = static_cast<int64_t>(key) + tz_ms_;
+    int64_t local = ToLocal(static_cast<int64_t>(key));
+    if (!cal_) return static_cast<double>(ToUtc(local + r_.fixed_interval_ms));
     std::string add = cal_ == 'q' ? "+3M" : std::string("+1") + cal_;
-    return static_cast<double>(*ResolveDateBound(Value(std::to_string(local) + "||" + add), 0, false) - tz_ms_);
+    int64_t next = ToUtc(*ResolveDateBound(Value(std::to_string(local) + "||" + add), 0, false));
+    if (next > key) return static_cast<double>(next);
+    // Defensive (a zone whose rules map the next local start onto this key): step past it.
+    const int64_t h = 3600000;
+    int64_t unit = cal_ == 'm' ? 60000 : cal_ == 'h' ? h : cal_ == 'd' ? 26 * h : cal_ == 'w' ? 169 * h : cal_ == 'M' ? 745 * h : cal_ == 'q' ? 2209 * h : 8785 * h;
+    double k = KeyOf(key + static_cast<double>(unit));
+    return k > key ? k : key + static_cast<double>(unit);
   }
 
   void Collect(const FlatDoc& doc, std::string_view id, int64_t t) override {
@@ -391,11 +392,12 @@ class HistogramAgg : public Agg {
       first = false;
       if (r_.kind == AggRequest::Kind::kDateHistogram) {
         auto ms = static_cast<int64_t>(k);
-        std::string s = FormatDateMs(ms + tz_ms_);
-        if (tz_ms_ != 0) {
-          char buf[8];
-          int64_t a = std::llabs(tz_ms_) / 60000;
-          std::snprintf(buf, sizeof buf, "%c%02lld:%02lld", tz_ms_ > 0 ? '+' : '-', static_cast<long long>(a / 60), static_cast<long long>(a % 60));
+        int64_t off = tz_ ? tz_->OffsetMs(ms) : 0;
+        std::string s = FormatDateMs(ms + off);
+        if (off != 0) {
+          char buf[16];
+          int64_t a = std::llabs(off) / 60000;
+          std::snprintf(buf, sizeof buf, "%c%02lld:%02lld", off > 0 ? '+' : '-', static_cast<long long>(a / 60), static_cast<long long>(a % 60));
           s = s.substr(0, s.size() - 1) + buf;
         }
         out += "{\"key_as_string\":" + Str(s) + ",\"key\":" + std::to_string(ms);
@@ -414,7 +416,7 @@ class HistogramAgg : public Agg {
   const AggRequest& r_;
   FieldInfo f_;
   char cal_;
-  int64_t tz_ms_;
+  std::shared_ptr<const TimeZone> tz_;
   std::map<double, std::unique_ptr<SubAggs>> buckets_;
   std::vector<double> tmp_;
   double last_key_ = 0;
@@ -545,7 +547,7 @@ Result<std::unique_ptr<Agg>> Factory::Make(const AggRequest& r) {
       if (!(r.interval > 0)) return Status::InvalidArgument("histogram [" + r.name + "]: interval must be > 0");
       auto f = Field(r, true);
       if (!f.ok()) return f.status();
-      return std::unique_ptr<Agg>(new HistogramAgg(*this, r, *f, 0, 0));
+      return std::unique_ptr<Agg>(new HistogramAgg(*this, r, *f, 0, nullptr));
     }
     case K::kDateHistogram: {
       auto f = Field(r, true);
@@ -559,9 +561,9 @@ Result<std::unique_ptr<Agg>> Factory::Make(const AggRequest& r) {
       } else if (r.fixed_interval_ms <= 0) {
         return Status::InvalidArgument("date_histogram [" + r.name + "]: an interval is required");
       }
-      auto tz = ParseTzOffsetMs(r.time_zone);
-      if (!tz.ok()) return tz.status();
-      return std::unique_ptr<Agg>(new HistogramAgg(*this, r, *f, cal, *tz));
+      auto tz = TimeZone::Get(r.time_zone);
+      if (!tz.ok()) return Status::InvalidArgument("date_histogram [" + r.name + "]: " + tz.status().message());
+      return std::unique_ptr<Agg>(new HistogramAgg(*this, r, *f, cal, (*tz)->is_utc() ? nullptr : *tz));
     }
     case K::kRange: {
       auto f = Field(r, true);

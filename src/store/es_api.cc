@@ -1,4 +1,5 @@
 #include "store/es_api.h"
+#include "store/local.h"
 
 #include <fnmatch.h>
 #include <unistd.h>
@@ -275,6 +276,7 @@ class EsApi : public Component {
   }
 
   ~EsApi() override {
+    if (store_ && ProcessStore() == store_.get()) SetProcessStore(nullptr);
     server_->Stop();
     pool_.join();
     if (store_) store_->Close();
@@ -298,6 +300,7 @@ class EsApi : public Component {
     auto st = EventStore::Open(so);
     if (!st.ok()) return st.status().WithContext("opening " + so.dir);
     store_ = std::move(*st);
+    SetProcessStore(store_.get());  // in-process writers (agent/crawler store sinks): store/local.h
     LoadTemplates();
     if (Status ls = server_->Listen(*ep); !ls.ok()) return ls.WithContext("listen on " + o_.listen);
     log::Info("store listening", {{"listen", FormatEndpoint(server_->local_endpoint())}, {"data_dir", o_.data_dir}});
@@ -306,6 +309,7 @@ class EsApi : public Component {
 
   void Stop() override {
     server_->Stop();
+    if (ProcessStore() == store_.get()) SetProcessStore(nullptr);
     // Close after in-flight requests: the pool finishes them; Close() flushes the head.
     asio::post(pool_, [this] {
       if (store_) store_->Close();
@@ -987,14 +991,24 @@ class EsApi : public Component {
     return o;
   }
 
+  // ?refresh / ?refresh=true: refresh now; ?refresh=wait_for: wait for the next periodic refresh.
   static bool RefreshParam(const HttpRequest& req) {
     auto r = req.Param("refresh");
-    return r && (*r == "" || *r == "true" || *r == "wait_for");
+    return r && (*r == "" || *r == "true");
+  }
+  static bool WaitForParam(const HttpRequest& req) { return req.Param("refresh").value_or("") == "wait_for"; }
+  static std::optional<HttpResponse> BadRefreshParam(const HttpRequest& req) {
+    auto r = req.Param("refresh");
+    if (!r || *r == "" || *r == "true" || *r == "false" || *r == "wait_for") return std::nullopt;
+    return Err(400, "illegal_argument_exception", "Unknown value for refresh: [" + std::string(*r) + "]. Use true, false or wait_for.");
   }
 
   static EsError ItemError(const Status& st, const std::string& index, const std::string& id) {
     EsError e = es::EsErrorFromStatus(st);
-    if (st.code() == StatusCode::kAlreadyExists) {
+    if (st.code() == StatusCode::kIOError) {
+      e.status = 500;
+      e.type = "io_exception";
+    } else if (st.code() == StatusCode::kAlreadyExists) {
       e.status = 409;
       e.type = "version_conflict_engine_exception";
       e.reason = "[" + id + "]: version conflict, document already exists";
@@ -1011,6 +1025,7 @@ class EsApi : public Component {
     size_t k = 0;
     while (k < req.body.size() && std::isspace(static_cast<unsigned char>(req.body[k]))) k++;
     if (k >= req.body.size() || req.body[k] != '{') return Err(400, "mapper_parsing_exception", "failed to parse: the document must be a JSON object");
+    if (auto bad = BadRefreshParam(req)) return *bad;
     if (Status st = EnsureIndex(index); !st.ok()) {
       if (st.code() == StatusCode::kInvalidArgument) return Err(400, "invalid_index_name_exception", "Invalid index name [" + index + "], " + st.message());
       return Err(st);
@@ -1031,6 +1046,9 @@ class EsApi : public Component {
     }
     ingest_docs_->Inc();
     ingest_bytes_->Inc(bytes);
+    if (WaitForParam(req)) {
+      if (Status ws = store_->WaitForRefresh({index}); !ws.ok()) return Err(ws);
+    }
     HttpResponse r = HttpResponse::Json(res[0].outcome == WriteResult::Outcome::kCreated ? 201 : 200, WriteMeta(index, res[0]));
     r.headers.emplace_back("Location", "/" + index + "/_doc/" + res[0].id);
     return r;
@@ -1038,22 +1056,23 @@ class EsApi : public Component {
 
   HttpResponse GetDoc(HttpRequest& req, const std::string& index, const std::string& id) {
     if (!store_->HasStream(index)) return IndexNotFound(index);
-    auto doc = store_->Get(index, id);
+    int64_t version = 1;
+    uint64_t seq_no = 0;
+    auto doc = store_->Get(index, id, &version, &seq_no);
     if (!doc.ok()) return Err(doc.status());
     if (!doc->has_value()) {
       return HttpResponse::Json(404, json::serialize(json::object{{"_index", index}, {"_id", id}, {"found", false}}));
     }
-    std::string out = "{\"_index\":" + json::serialize(json::value(index)) + ",\"_id\":" + json::serialize(json::value(id)) +
-                      ",\"_version\":1,\"_seq_no\":0,\"_primary_term\":1,\"found\":true,\"_source\":" + **doc + "}";
-    if (req.Param("_source").value_or("") == "false") {
-      out = "{\"_index\":" + json::serialize(json::value(index)) + ",\"_id\":" + json::serialize(json::value(id)) +
-            ",\"_version\":1,\"_seq_no\":0,\"_primary_term\":1,\"found\":true}";
-    }
+    std::string head = "{\"_index\":" + json::serialize(json::value(index)) + ",\"_id\":" + json::serialize(json::value(id)) +
+                       ",\"_version\":" + std::to_string(version) + ",\"_seq_no\":" + std::to_string(seq_no) + ",\"_primary_term\":1,\"found\":true";
+    std::string out = head + ",\"_source\":" + **doc + "}";
+    if (req.Param("_source").value_or("") == "false") out = head + "}";
     return HttpResponse::Json(200, out);
   }
 
   HttpResponse DeleteDoc(HttpRequest& req, const std::string& index, const std::string& id) {
     if (!store_->HasStream(index)) return IndexNotFound(index);
+    if (auto bad = BadRefreshParam(req)) return *bad;
     WriteItem item;
     item.op = WriteItem::Op::kDelete;
     item.stream = index;
@@ -1066,6 +1085,9 @@ class EsApi : public Component {
     if (r.id.empty()) r.id = id;
     if (!r.status.ok() && r.status.code() == StatusCode::kNotFound) r.outcome = WriteResult::Outcome::kNotFound;
     else if (!r.status.ok()) return Err(ItemError(r.status, index, id));
+    if (WaitForParam(req) && r.status.ok()) {
+      if (Status ws = store_->WaitForRefresh({index}); !ws.ok()) return Err(ws);
+    }
     return HttpResponse::Json(r.outcome == WriteResult::Outcome::kNotFound ? 404 : 200, WriteMeta(index, r));
   }
 
@@ -1073,7 +1095,9 @@ class EsApi : public Component {
 
   HttpResponse Bulk(HttpRequest& req, const std::string& default_index) {
     auto t0 = std::chrono::steady_clock::now();
+    if (auto bad = BadRefreshParam(req)) return *bad;
     bool refresh = RefreshParam(req);
+    std::set<std::string> written;  // streams written to (for ?refresh=wait_for)
     es::BulkParser parser(default_index);
     std::unique_ptr<es::Inflater> inflater;
     std::string_view ce = req.Header("Content-Encoding");
@@ -1111,7 +1135,16 @@ class EsApi : public Component {
       for (const auto& it : items) bytes += it.source_json.size();
       if (!items.empty()) {
         Status st = store_->Write(items, &res, refresh);
-        if (!st.ok()) return st;  // nothing in this batch acknowledged
+        if (!st.ok()) {
+          // Nothing in this batch is acknowledged (e.g. the disk is full): every item says so,
+          // and later batches of the request are still tried (space may free up).
+          res.assign(items.size(), WriteResult{});
+          for (size_t k = 0; k < items.size(); k++) {
+            res[k].status = st;
+            res[k].id = items[k].id.value_or("");
+          }
+        }
+        for (const auto& it : items) written.insert(it.stream);
         if (res.size() != items.size()) return Status::Internal("the store returned " + std::to_string(res.size()) + " results for " + std::to_string(items.size()) + " items");
       }
       size_t ri = 0;
@@ -1208,6 +1241,12 @@ class EsApi : public Component {
     if (Status st = parser.Finish(&actions); !st.ok()) return fatal(st);
     if (Status st = flush(); !st.ok()) return fatal(st);
     if (first) return Err(400, "action_request_validation_exception", "Validation Failed: 1: no requests added;");
+    if (WaitForParam(req)) {
+      std::vector<std::string> wait;
+      for (const auto& n : written)
+        if (store_->HasStream(n)) wait.push_back(n);
+      if (Status ws = store_->WaitForRefresh(wait); !ws.ok() && ws.code() != StatusCode::kNotFound) return Err(ws);
+    }
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     bulk_lat_->Observe(static_cast<double>(took) / 1000.0);
     std::string out = "{\"took\":" + std::to_string(took) + ",\"errors\":" + (errors ? "true" : "false") + ",\"items\":[";

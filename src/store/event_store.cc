@@ -192,7 +192,12 @@ class Wal {
     std::lock_guard<std::mutex> l(mu_);
     if (!error_.ok()) return error_;
     Status s = WriteAll(fd_, framed);
-    if (!s.ok()) { error_ = s; return s; }
+    if (!s.ok()) {
+      // Cut the partial record so that the log stays valid and appendable once space frees; if
+      // even that fails, the log is unusable until the next flush rotates it.
+      if (::ftruncate(fd_, static_cast<off_t>(written_)) != 0) error_ = s;
+      return s;
+    }
     written_ += framed.size();
     return written_;
   }
@@ -246,6 +251,20 @@ class Wal {
   Status error_;
 };
 
+// ids.log checkpoint record ('C', gen, seq), appended by every completed flush after its blocks
+// are fsync'd: every doc with a seq <= `seq` is in blocks, the ids.log records before it describe
+// them, and the write-ahead logs of generation <= `gen` are no longer needed. On open, ids.log
+// records after the last checkpoint, blocks holding seqs above it (an unfinished flush) and logs
+// at or below its generation are discarded; the newer logs are replayed into the head.
+std::string CheckpointRecord(uint64_t gen, uint64_t seq) {
+  std::string p(1, 'C');
+  Put64(&p, gen);
+  Put64(&p, seq);
+  std::string out;
+  Wal::Frame(p, &out);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Stream state
 
@@ -268,7 +287,10 @@ struct SegmentFile {
   ~SegmentFile() { if (fd >= 0) ::close(fd); }
 };
 
+std::atomic<uint64_t> g_block_uid{0};
+
 struct BlockMeta {
+  const uint64_t uid = g_block_uid.fetch_add(1) + 1;  // block cache key (unique for the process)
   std::shared_ptr<SegmentFile> seg;
   uint64_t offset = 0;
   EvHeader h;
@@ -306,12 +328,19 @@ struct Stream {
   std::unordered_map<uint64_t, std::shared_ptr<const HeadDoc>> head_by_seq;  // everything in head
   uint64_t head_bytes = 0;
   std::string journal;  // ids.log records not yet written
-  std::unique_ptr<Wal> wal;
+  bool journal_broken = false;  // a failed ids.log append could not be cut back: no more flushes
+  // Shared: a writer syncs the log it appended to even if a flush rotated it meanwhile.
+  std::shared_ptr<Wal> wal;
   uint64_t wal_gen = 0;
   int64_t last_flush_ms = 0;
   std::vector<std::shared_ptr<SegmentFile>> segments;
   bool dead_dirty = false;
   uint64_t live_docs = 0, deleted_docs = 0, raw_bytes = 0;
+
+  // ?refresh=wait_for: writes bump write_gen; a refresh that moves the head into the view sets
+  // visible_gen = write_gen and wakes the waiters (all under wmu).
+  uint64_t write_gen = 0, visible_gen = 0;
+  std::condition_variable visible_cv;
 
   mutable std::mutex vmu;
   std::shared_ptr<const View> view;
@@ -347,22 +376,24 @@ std::string MetaJson(const Stream& s) {
 // ---------------------------------------------------------------------------------------------
 // Block cache
 
+// Keyed by BlockMeta::uid, never by address: a BlockMeta freed by compaction or retention can
+// be reallocated at the same address for another block, which must not see the old data.
 class BlockCache {
  public:
   explicit BlockCache(size_t cap) : cap_(cap) {}
   std::shared_ptr<const EvBlockData> Get(const BlockMeta* b) {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = map_.find(b);
+    auto it = map_.find(b->uid);
     if (it == map_.end()) return nullptr;
     lru_.splice(lru_.begin(), lru_, it->second);
     return it->second->second;
   }
   void Put(const BlockMeta* b, std::shared_ptr<const EvBlockData> d) {
     std::lock_guard<std::mutex> l(mu_);
-    if (map_.count(b)) return;
+    if (map_.count(b->uid)) return;
     size_ += d->size_bytes();
-    lru_.push_front({b, std::move(d)});
-    map_[b] = lru_.begin();
+    lru_.push_front({b->uid, std::move(d)});
+    map_[b->uid] = lru_.begin();
     while (size_ > cap_ && lru_.size() > 1) {
       auto& back = lru_.back();
       size_ -= back.second->size_bytes();
@@ -372,7 +403,7 @@ class BlockCache {
   }
   void Erase(const BlockMeta* b) {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = map_.find(b);
+    auto it = map_.find(b->uid);
     if (it == map_.end()) return;
     size_ -= it->second->second->size_bytes();
     lru_.erase(it->second);
@@ -382,8 +413,8 @@ class BlockCache {
  private:
   std::mutex mu_;
   size_t cap_, size_ = 0;
-  std::list<std::pair<const BlockMeta*, std::shared_ptr<const EvBlockData>>> lru_;
-  std::unordered_map<const BlockMeta*, decltype(lru_)::iterator> map_;
+  std::list<std::pair<uint64_t, std::shared_ptr<const EvBlockData>>> lru_;
+  std::unordered_map<uint64_t, decltype(lru_)::iterator> map_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -547,7 +578,8 @@ class EventStoreImpl final : public EventStore {
 
   Status Write(const std::vector<WriteItem>& items, std::vector<WriteResult>* results, bool refresh) override;
   Status Refresh(const std::vector<std::string>& streams) override;
-  Result<std::optional<std::string>> Get(const std::string& stream, const std::string& id) const override;
+  Status WaitForRefresh(const std::vector<std::string>& streams) override;
+  Result<std::optional<std::string>> Get(const std::string& stream, const std::string& id, int64_t* version, uint64_t* seq_no) const override;
   Result<SearchResult> Search(const SearchRequest& req) const override;
   Result<uint64_t> Count(const std::vector<std::string>& streams, const QueryPtr& query) const override {
     SearchRequest r;
@@ -610,7 +642,6 @@ class EventStoreImpl final : public EventStore {
   std::optional<uint64_t> LookupSeq(Stream& s, const std::string& id, int64_t* version);
   void PublishView(Stream& s, bool move_pending);
   Status FlushLocked(Stream& s);
-  Status RotateWal(Stream& s);
   void Background();
   void ApplyRetention(Stream& s);
   Status CompactLocked(Stream& s);
@@ -675,7 +706,10 @@ Result<std::shared_ptr<Stream>> EventStoreImpl::NewStream(const std::string& nam
   if (!st.ok()) return st;
   st = SyncDir(opts_.dir + "/streams");
   if (!st.ok()) return st;
-  s->wal = std::make_unique<Wal>();
+  // ids.log starts with a checkpoint: nothing flushed yet (see FlushLocked).
+  st = WriteFileAtomic(s->dir + "/ids.log", CheckpointRecord(0, 0));
+  if (!st.ok()) return st;
+  s->wal = std::make_shared<Wal>();
   s->wal_gen = 1;
   char buf[32];
   std::snprintf(buf, sizeof buf, "/wal-%010llu.log", 1ULL);
@@ -803,23 +837,30 @@ Status EventStoreImpl::LoadStream(const std::string& name, std::shared_ptr<Strea
     st = OpenSegment(*s, f);
     if (!st.ok()) return st;
   }
-  uint64_t max_block_seq = 0;
-  {
-    auto v = std::make_shared<View>(*s->view);
-    std::sort(v->blocks.begin(), v->blocks.end(), [](const BlockPtr& a, const BlockPtr& b) { return a->h.first_seq < b->h.first_seq; });
-    for (const auto& b : v->blocks) {
-      max_block_seq = std::max(max_block_seq, b->h.last_seq);
-      s->live_docs += b->h.count;
-      s->raw_bytes += b->h.docs_raw;
-    }
-    s->view = v;
-  }
-  s->next_seq = max_block_seq + 1;
-  // ids.log: explicit ids and dead seqs of flushed docs.
+  // ids.log: explicit ids and dead seqs of flushed docs, and checkpoints. Only the records up to
+  // the last checkpoint count: later ones belong to a flush that did not finish (its docs are
+  // still in the write-ahead log). A store written before checkpoints existed has none: then
+  // every valid record counts and the log is replayed above the highest block seq (legacy).
+  bool have_ckpt = false;
+  uint64_t ckpt_gen = 0, ckpt_seq = 0;
   std::string idlog;
   if (ReadFile(s->dir + "/ids.log", &idlog).ok()) {
+    std::vector<std::string_view> recs;
+    size_t upto = 0, end = 0;  // records [0, upto) count; `end`: their byte length
     uint64_t valid = Wal::Decode(idlog, [&](std::string_view p) {
-      if (p.empty()) return;
+      recs.push_back(p);
+      if (!p.empty() && p[0] == 'C' && p.size() >= 17) {
+        have_ckpt = true;
+        ckpt_gen = Get64(p.data() + 1);
+        ckpt_seq = Get64(p.data() + 9);
+        upto = recs.size();
+      }
+    });
+    if (!have_ckpt) upto = recs.size();
+    for (size_t i = 0; i < upto; ++i) end += 8 + recs[i].size();
+    for (size_t i = 0; i < upto; ++i) {
+      std::string_view p = recs[i];
+      if (p.empty()) continue;
       if (p[0] == 'I' && p.size() >= 17) {
         s->ids[std::string(p.substr(17))] = IdEntry{Get64(p.data() + 1), static_cast<int64_t>(Get64(p.data() + 9))};
       } else if (p[0] == 'R') {
@@ -829,20 +870,65 @@ Status EventStoreImpl::LoadStream(const std::string& name, std::shared_ptr<Strea
       } else if (p[0] == 'V' && p.size() >= 17) {
         s->auto_versions[Get64(p.data() + 1)] = static_cast<int64_t>(Get64(p.data() + 9));
       }
-    });
-    if (valid < idlog.size()) {
-      log::Warn("store: cutting torn ids.log tail", {{"index", name}});
-      if (::truncate((s->dir + "/ids.log").c_str(), static_cast<off_t>(valid)) != 0) return Status::FromErrno("truncate ids.log", errno);
+    }
+    if (end < idlog.size()) {
+      log::Warn("store: cutting ids.log after its last checkpoint", {{"index", name}, {"offset", end}, {"valid", valid}, {"size", idlog.size()}});
+      if (::truncate((s->dir + "/ids.log").c_str(), static_cast<off_t>(end)) != 0) return Status::FromErrno("truncate ids.log", errno);
     }
   }
-  // WAL replay (oldest generation first).
+  uint64_t max_block_seq = 0;
+  {
+    auto v = std::make_shared<View>(*s->view);
+    std::sort(v->blocks.begin(), v->blocks.end(), [](const BlockPtr& a, const BlockPtr& b) { return a->h.first_seq < b->h.first_seq; });
+    if (have_ckpt) {
+      // Blocks above the checkpoint were written by a flush that did not finish: they are at the
+      // tails of their segments (flushes append) and their docs are replayed from the log.
+      std::map<SegmentFile*, uint64_t> cut;
+      std::vector<BlockPtr> keep;
+      for (const auto& b : v->blocks) {
+        if (b->h.first_seq > ckpt_seq || b->h.last_seq > ckpt_seq) {
+          auto [it, fresh] = cut.emplace(b->seg.get(), b->offset);
+          if (!fresh) it->second = std::min(it->second, b->offset);
+        } else {
+          keep.push_back(b);
+        }
+      }
+      for (auto& seg : s->segments) {
+        auto c = cut.find(seg.get());
+        if (c == cut.end()) continue;
+        log::Warn("store: dropping blocks of an unfinished flush", {{"file", seg->path}, {"offset", c->second}, {"size", seg->size}});
+        if (::ftruncate(seg->fd, static_cast<off_t>(c->second)) != 0) return Status::FromErrno("truncate " + seg->path, errno);
+        seg->size = c->second;
+        // Blocks of a complete flush behind the cut (cannot happen: flushes append) would go too.
+        keep.erase(std::remove_if(keep.begin(), keep.end(), [&](const BlockPtr& b) { return b->seg == seg && b->offset >= c->second; }), keep.end());
+      }
+      v->blocks = std::move(keep);
+    }
+    for (const auto& b : v->blocks) {
+      max_block_seq = std::max(max_block_seq, b->h.last_seq);
+      s->live_docs += b->h.count;
+      s->raw_bytes += b->h.docs_raw;
+    }
+    s->view = v;
+  }
+  s->next_seq = std::max(max_block_seq, ckpt_seq) + 1;
+  // WAL replay (oldest generation first). With a checkpoint: logs at or below its generation are
+  // fully in blocks (removed), every doc of a newer log goes to the head. Legacy: docs above the
+  // highest block seq go to the head.
   std::sort(wals.begin(), wals.end());
-  s->wal_gen = 1;
+  s->wal_gen = have_ckpt ? ckpt_gen + 1 : 1;
+  uint64_t head_above = have_ckpt ? ckpt_seq : max_block_seq;
   for (const auto& w : wals) {
+    uint64_t gen = std::stoull(w.substr(4, 10));
+    if (have_ckpt && gen <= ckpt_gen) {
+      log::Info("store: removing a write-ahead log already flushed", {{"file", w}});
+      if (::unlink((s->dir + "/" + w).c_str()) != 0) return Status::FromErrno("unlink " + w, errno);
+      continue;
+    }
     std::string data;
     st = ReadFile(s->dir + "/" + w, &data);
     if (!st.ok()) return st;
-    s->wal_gen = std::max<uint64_t>(s->wal_gen, std::stoull(w.substr(4, 10)));
+    s->wal_gen = std::max<uint64_t>(s->wal_gen, gen);
     uint64_t valid = Wal::Decode(data, [&](std::string_view p) {
       if (p.empty()) return;
       if (p[0] == 'X' && p.size() >= 25) {  // doc
@@ -865,7 +951,7 @@ Status EventStoreImpl::LoadStream(const std::string& name, std::shared_ptr<Strea
         (void)cs;
         s->next_seq = std::max(s->next_seq, d->seq + 1);
         WriteResult wr;
-        Status as = ApplyDoc(*s, d, d->seq > max_block_seq, &wr);
+        Status as = ApplyDoc(*s, d, d->seq > head_above, &wr);
         (void)as;
       } else if (p[0] == 'Y') {
         WriteResult wr;
@@ -878,7 +964,7 @@ Status EventStoreImpl::LoadStream(const std::string& name, std::shared_ptr<Strea
       if (::truncate((s->dir + "/" + w).c_str(), static_cast<off_t>(valid)) != 0) return Status::FromErrno("truncate " + w, errno);
     }
   }
-  s->wal = std::make_unique<Wal>();
+  s->wal = std::make_shared<Wal>();
   char buf[32];
   std::snprintf(buf, sizeof buf, "/wal-%010llu.log", static_cast<unsigned long long>(s->wal_gen));
   st = s->wal->Open(s->dir + buf);
@@ -988,6 +1074,17 @@ Status EventStoreImpl::ApplyDoc(Stream& s, std::shared_ptr<HeadDoc> d, bool to_h
   int64_t old_version = 0;
   // A fresh auto id names no earlier doc: skip the lookup.
   auto old = d->explicit_id ? LookupSeq(s, d->id, &old_version) : std::nullopt;
+  bool known = false;
+  if (old && *old >= d->seq) {
+    // Replay of a doc that ids.log already knows (as itself, or superseded by a later write):
+    // a replayed record must never kill the doc that it is or that replaced it.
+    if (*old > d->seq) {
+      s.dead.insert(d->seq);
+      s.dead_dirty = true;
+    }
+    old.reset();
+    known = true;
+  }
   if (old) {
     s.dead.insert(*old);
     s.dead_dirty = true;
@@ -1000,7 +1097,9 @@ Status EventStoreImpl::ApplyDoc(Stream& s, std::shared_ptr<HeadDoc> d, bool to_h
   } else {
     wr->outcome = WriteResult::Outcome::kCreated;
   }
-  if (d->explicit_id) {
+  if (known) {
+    // ids and the journal already say it.
+  } else if (d->explicit_id) {
     s.ids[d->id] = IdEntry{d->seq, d->version};
     s.journal += JournalId('I', d->seq, d->version, d->id);
   } else if (d->version > 1) {
@@ -1051,7 +1150,12 @@ Status EventStoreImpl::Write(const std::vector<WriteItem>& items, std::vector<Wr
   // Group by stream, keeping order within a stream.
   std::map<std::string, std::vector<size_t>> by_stream;
   for (size_t i = 0; i < items.size(); ++i) by_stream[items[i].stream].push_back(i);
-  std::vector<std::pair<std::shared_ptr<Stream>, uint64_t>> to_sync;
+  struct ToSync {
+    std::shared_ptr<Stream> s;
+    std::shared_ptr<Wal> wal;  // the log appended to (a flush may rotate the stream's log before the sync)
+    uint64_t end;
+  };
+  std::vector<ToSync> to_sync;
   Status batch_status;
   for (auto& [name, idx] : by_stream) {
     auto s = Find(name);
@@ -1143,24 +1247,26 @@ Status EventStoreImpl::Write(const std::vector<WriteItem>& items, std::vector<Wr
       (void)as;
     }
     if (framed.empty()) continue;
+    ++s->write_gen;
     auto end = s->wal->Append(framed);
     if (!end.ok()) {
       batch_status = end.status();
       for (size_t i : idx) if ((*results)[i].status.ok()) (*results)[i].status = end.status();
       continue;
     }
-    to_sync.push_back({s, *end});
+    to_sync.push_back({s, s->wal, *end});
     if (refresh) PublishView(*s, true);
     if (s->head_bytes >= opts_.block_max_bytes * 4 || s->head_by_seq.size() >= opts_.block_max_events * 4) {
       // Flush happens after the sync below (the WAL must hold the docs durably first).
     }
   }
-  for (auto& [s, end] : to_sync) {
-    Status ss = s->wal->Sync(end);
+  for (auto& t : to_sync) {
+    Status ss = t.wal->Sync(t.end);
     if (!ss.ok()) batch_status = ss;
   }
   if (!batch_status.ok()) return batch_status;
-  for (auto& [s, end] : to_sync) {
+  for (auto& t : to_sync) {
+    Stream* s = t.s.get();
     std::lock_guard<std::mutex> wl(s->wmu);
     if (s->head_bytes >= opts_.block_max_bytes * 4 || s->head_by_seq.size() >= opts_.block_max_events * 4) {
       Status fs = FlushLocked(*s);
@@ -1171,6 +1277,10 @@ Status EventStoreImpl::Write(const std::vector<WriteItem>& items, std::vector<Wr
 }
 
 void EventStoreImpl::PublishView(Stream& s, bool move_pending) {
+  if (move_pending && s.visible_gen != s.write_gen) {
+    s.visible_gen = s.write_gen;
+    s.visible_cv.notify_all();
+  }
   auto old = s.GetView();
   auto v = std::make_shared<View>(old ? *old : View{});
   v->mapping = std::make_shared<const Mapping>(s.mapping);
@@ -1206,24 +1316,32 @@ Status EventStoreImpl::Refresh(const std::vector<std::string>& names) {
   return Status::Ok();
 }
 
-// ----- flush
-
-Status EventStoreImpl::RotateWal(Stream& s) {
-  std::string old = s.wal->path();
-  auto w = std::make_unique<Wal>();
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "/wal-%010llu.log", static_cast<unsigned long long>(s.wal_gen + 1));
-  Status st = w->Open(s.dir + buf);
-  if (!st.ok()) return st;
-  st = SyncDir(s.dir);
-  if (!st.ok()) return st;
-  s.wal = std::move(w);
-  ++s.wal_gen;
-  if (::unlink(old.c_str()) != 0) return Status::FromErrno("unlink " + old, errno);
+Status EventStoreImpl::WaitForRefresh(const std::vector<std::string>& names) {
+  std::vector<std::shared_ptr<Stream>> list;
+  for (const auto& n : names) {
+    auto s = Find(n);
+    if (!s) return Status::NotFound("no such index [" + n + "]");
+    list.push_back(s);
+  }
+  // The background thread refreshes every refresh_interval; past twice that (it is stuck
+  // behind a slow flush, or closing), refresh here rather than wait forever.
+  auto limit = std::max<std::chrono::milliseconds>(opts_.refresh_interval * 2, std::chrono::milliseconds(100)) + std::chrono::seconds(1);
+  for (auto& s : list) {
+    std::unique_lock<std::mutex> l(s->wmu);
+    uint64_t target = s->write_gen;
+    if (!s->visible_cv.wait_for(l, limit, [&] { return s->visible_gen >= target; })) PublishView(*s, true);
+  }
   return Status::Ok();
 }
 
+// ----- flush
+
+// Flush: the head → blocks appended to segment files → fsync → meta.json → a new write-ahead log
+// → ids.log records plus a checkpoint (fsync) → the old log removed. A kill -9 anywhere leaves a
+// state that open repairs (see CheckpointRecord); a failure (disk full) undoes the appended blocks
+// and keeps the head and the log, so a later flush can retry.
 Status EventStoreImpl::FlushLocked(Stream& s) {
+  if (s.journal_broken) return Status::IOError("index [" + s.name + "]: ids.log could not be repaired after a failed write; restart to recover");
   PublishView(s, true);
   auto view = s.GetView();
   if (view->chunks.empty()) {
@@ -1255,6 +1373,15 @@ Status EventStoreImpl::FlushLocked(Stream& s) {
   std::unordered_map<std::string, FieldInfo> type_cache;
   std::vector<BlockPtr> new_blocks;
   std::set<std::shared_ptr<SegmentFile>> touched;
+  std::vector<std::pair<std::shared_ptr<SegmentFile>, uint64_t>> before;  // sizes before this flush
+  auto undo = [&](Status e) -> Status {
+    for (auto& [seg, size] : before) {
+      if (::ftruncate(seg->fd, static_cast<off_t>(size)) != 0)
+        log::Error("store: could not cut back a failed flush (cut at next open)", {{"file", seg->path}, {"error", std::strerror(errno)}});
+      seg->size = size;
+    }
+    return e;
+  };
   for (auto& [day, docs] : parts) {
     size_t i = 0;
     while (i < docs.size()) {
@@ -1297,7 +1424,7 @@ Status EventStoreImpl::FlushLocked(Stream& s) {
       std::string enc;
       EvHeader h;
       Status st = EncodeEvBlock(in, post, opts_.zstd_level, &enc, &h);
-      if (!st.ok()) return st;
+      if (!st.ok()) return undo(st);
       // The segment for this day: the newest one with room, or a new one.
       std::shared_ptr<SegmentFile> seg;
       int maxn = 0;
@@ -1312,44 +1439,71 @@ Status EventStoreImpl::FlushLocked(Stream& s) {
         seg->day = day;
         seg->path = s.dir + "/seg-" + day + "-" + std::to_string(maxn + 1) + ".hkv";
         seg->fd = ::open(seg->path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (seg->fd < 0) return Status::FromErrno("open " + seg->path, errno);
+        if (seg->fd < 0) return undo(Status::FromErrno("open " + seg->path, errno));
         s.segments.push_back(seg);
         Status ds = SyncDir(s.dir);
-        if (!ds.ok()) return ds;
+        if (!ds.ok()) return undo(ds);
       }
+      if (!touched.count(seg)) before.push_back({seg, seg->size});
       ssize_t w = ::pwrite(seg->fd, enc.data(), enc.size(), static_cast<off_t>(seg->size));
       if (w != static_cast<ssize_t>(enc.size())) {
-        Status e = Status::FromErrno("write " + seg->path, w < 0 ? errno : ENOSPC);
-        if (::ftruncate(seg->fd, static_cast<off_t>(seg->size)) != 0) { /* left as a torn tail, cut at open */ }
-        return e;
+        touched.insert(seg);
+        return undo(Status::FromErrno("write " + seg->path, w < 0 ? errno : ENOSPC));
       }
       auto b = std::make_shared<BlockMeta>();
       b->seg = seg;
       b->offset = seg->size;
       b->h = h;
       Status ss = DecodeEvSummary(std::string_view(enc).substr(kEvHeaderBytes, h.summary_len), &b->summary);
-      if (!ss.ok()) return ss;
+      if (!ss.ok()) return undo(ss);
       seg->size += enc.size();
       touched.insert(seg);
       new_blocks.push_back(b);
     }
   }
   for (auto& seg : touched)
-    if (::fdatasync(seg->fd) != 0) return Status::FromErrno("fdatasync " + seg->path, errno);
-  if (!s.journal.empty()) {
-    std::string p = s.dir + "/ids.log";
-    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return Status::FromErrno("open " + p, errno);
-    Status st = WriteAll(fd, s.journal);
-    if (st.ok() && ::fdatasync(fd) != 0) st = Status::FromErrno("fdatasync " + p, errno);
-    ::close(fd);
-    if (!st.ok()) return st;
-    s.journal.clear();
-  }
+    if (::fdatasync(seg->fd) != 0) return undo(Status::FromErrno("fdatasync " + seg->path, errno));
+  // The mapping before the checkpoint: after it, the log that re-infers it on replay is gone.
   if (s.meta_dirty) {
     Status st = WriteFileAtomic(s.dir + "/meta.json", MetaJson(s));
-    if (!st.ok()) return st;
+    if (!st.ok()) return undo(st);
     s.meta_dirty = false;
+  }
+  // The next log, before the checkpoint that retires the current one.
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "/wal-%010llu.log", static_cast<unsigned long long>(s.wal_gen + 1));
+  std::string next_path = s.dir + buf;
+  auto next = std::make_shared<Wal>();
+  Status st = next->Open(next_path);
+  if (st.ok()) st = SyncDir(s.dir);
+  if (!st.ok()) {
+    next.reset();
+    ::unlink(next_path.c_str());
+    return undo(st);
+  }
+  {
+    std::string rec = s.journal + CheckpointRecord(s.wal_gen, s.next_seq - 1);
+    std::string p = s.dir + "/ids.log";
+    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) st = Status::FromErrno("open " + p, errno);
+    struct stat sb {};
+    if (st.ok() && ::fstat(fd, &sb) != 0) st = Status::FromErrno("stat " + p, errno);
+    if (st.ok()) {
+      st = WriteAll(fd, rec);
+      if (st.ok() && ::fdatasync(fd) != 0) st = Status::FromErrno("fdatasync " + p, errno);
+      if (!st.ok() && ::ftruncate(fd, sb.st_size) != 0) {
+        // Records after a torn one would be unreadable: stop flushing; the logs keep everything.
+        s.journal_broken = true;
+        log::Error("store: could not cut back ids.log after a failed write", {{"index", s.name}, {"error", std::strerror(errno)}});
+      }
+    }
+    if (fd >= 0) ::close(fd);
+    if (!st.ok()) {
+      next.reset();
+      ::unlink(next_path.c_str());
+      return undo(st);
+    }
+    s.journal.clear();
   }
   // Publish: chunks → blocks.
   auto v = std::make_shared<View>(*view);
@@ -1359,7 +1513,12 @@ Status EventStoreImpl::FlushLocked(Stream& s) {
   s.head_by_seq.clear();
   s.head_bytes = 0;
   s.last_flush_ms = NowMs();
-  return RotateWal(s);
+  std::string old_path = s.wal->path();
+  s.wal = std::move(next);
+  ++s.wal_gen;
+  if (::unlink(old_path.c_str()) != 0)  // harmless: open removes logs at or below the checkpoint
+    log::Warn("store: could not remove a flushed write-ahead log", {{"file", old_path}, {"error", std::strerror(errno)}});
+  return Status::Ok();
 }
 
 // ----- background: refresh, flush, retention, compaction
@@ -1413,7 +1572,9 @@ void EventStoreImpl::ApplyRetention(Stream& s) {
     bool old = s.settings.retention_age.count() > 0 && seg_max.count(sg.get()) && seg_max[sg.get()] < cutoff_us;
     bool big = s.settings.retention_bytes > 0 && total > s.settings.retention_bytes;
     if (!old && !big) continue;
-    // Never drop the segment still being written to for today.
+    // The size limit never drops the newest segment (the one being written to): a limit smaller
+    // than one segment keeps the latest data rather than nothing.
+    if (!old && sg == order.back()) continue;
     drop.insert(sg.get());
     total -= sg->size;
   }
@@ -1566,6 +1727,7 @@ Status EventStoreImpl::CompactLocked(Stream& s) {
     s.SetView(v);
     for (auto& sg : s.segments)
       if (sg.get() == seg) sg = nseg;
+    for (const auto& b : blocks) cache_.Erase(b.get());
     log::Info("store: compacted segment", {{"index", s.name}, {"file", nseg->path}, {"blocks_before", blocks.size()}, {"blocks_after", out.size()}});
   }
   return Status::Ok();
@@ -1592,13 +1754,15 @@ Result<std::shared_ptr<const EvBlockData>> EventStoreImpl::LoadBlock(const Block
   return std::shared_ptr<const EvBlockData>(d);
 }
 
-Result<std::optional<std::string>> EventStoreImpl::Get(const std::string& stream, const std::string& id) const {
+Result<std::optional<std::string>> EventStoreImpl::Get(const std::string& stream, const std::string& id, int64_t* version, uint64_t* seq_no) const {
   auto s = Find(stream);
   if (!s) return Status::NotFound("no such index [" + stream + "]");
   std::unique_lock<std::mutex> wl(s->wmu);
-  int64_t ver;
+  int64_t ver = 1;
   auto seq = const_cast<EventStoreImpl*>(this)->LookupSeq(*s, id, &ver);
   if (!seq) return std::optional<std::string>();
+  if (version) *version = ver;
+  if (seq_no) *seq_no = *seq;
   auto h = s->head_by_seq.find(*seq);
   if (h != s->head_by_seq.end()) return std::optional<std::string>(h->second->source);
   auto view = s->GetView();
@@ -1779,9 +1943,32 @@ Result<SearchResult> EventStoreImpl::Search(const SearchRequest& req) const {
         if (std::find(col_labels.begin(), col_labels.end(), base) == col_labels.end()) col_labels.push_back(base);
       }
     }
+    const auto& ids = q.required_ids();
+    // The seqs the required ids name (explicit ids through the id table, auto ids decoded):
+    // blocks holding none of them are skipped. The view is re-read under the writer lock so that
+    // it and the id table agree; an id whose latest write is not visible yet disables this.
+    std::vector<uint64_t> id_seqs;
+    bool id_seqs_ok = false;
+    std::unordered_set<std::string_view> id_set;
+    std::shared_ptr<const View> compiled_view = view;  // ctx.mapping points into it
+    if (ids) {
+      id_set.insert(ids->begin(), ids->end());
+      std::lock_guard<std::mutex> wl(s->wmu);
+      view = s->GetView();
+      uint64_t visible_below = s->pending.empty() ? UINT64_MAX : s->pending.front()->seq;
+      id_seqs_ok = true;
+      for (const auto& id : *ids) {
+        auto it = s->ids.find(id);
+        if (it != s->ids.end()) {
+          if (it->second.seq >= visible_below) id_seqs_ok = false;
+          id_seqs.push_back(it->second.seq);
+        }
+        if (auto sq = DecodeAutoId(id, s->salt)) id_seqs.push_back(*sq);
+      }
+      std::sort(id_seqs.begin(), id_seqs.end());
+    }
     const auto& dead = *view->dead;
     const bool need_all = aggs != nullptr || track < 0;
-    const auto& ids = q.required_ids();
     // Can the rest of a block be skipped? Sorting by time only, enough hits, enough counted.
     bool time_sorted = sort.size() >= 1 && sort[0].field == s->settings.time_field && req.search_after.empty();
     auto can_skip = [&](int64_t block_max_us, int64_t block_min_us) {
@@ -1799,7 +1986,7 @@ Result<SearchResult> EventStoreImpl::Search(const SearchRequest& req) const {
         const HeadDoc& d = **dt;
         if (dead.count(d.seq)) continue;
         if (d.time_us < q.min_time_us() || d.time_us > q.max_time_us()) continue;
-        if (ids && std::find(ids->begin(), ids->end(), d.id) == ids->end()) continue;
+        if (ids && !id_set.count(d.id)) continue;
         double score = 0;
         if (!q.Matches(*d.flat, d.id, d.time_us, &score)) continue;
         counted(*d.flat, d.id, d.source, d.time_us, d.seq, score);
@@ -1821,13 +2008,9 @@ Result<SearchResult> EventStoreImpl::Search(const SearchRequest& req) const {
         ++res.blocks_pruned;
         continue;
       }
-      if (ids) {
-        bool any = false;
-        for (const auto& id : *ids) {
-          auto sq = DecodeAutoId(id, s->salt);
-          if (!sq || (b->h.first_seq <= *sq && *sq <= b->h.last_seq)) any = true;
-        }
-        if (!any) { ++res.blocks_pruned; continue; }
+      if (ids && id_seqs_ok) {
+        auto sq = std::lower_bound(id_seqs.begin(), id_seqs.end(), b->h.first_seq);
+        if (sq == id_seqs.end() || *sq > b->h.last_seq) { ++res.blocks_pruned; continue; }
       }
       if (can_skip(b->h.max_time_us, b->h.min_time_us)) { ++res.blocks_pruned; stopped_early = true; continue; }
       if (b->damaged) { ++res.blocks_damaged; continue; }
@@ -1903,7 +2086,7 @@ Result<SearchResult> EventStoreImpl::Search(const SearchRequest& req) const {
           auto_id = AutoId(seq, s->salt);
           id = auto_id;
         }
-        if (ids && std::find(ids->begin(), ids->end(), id) == ids->end()) continue;
+        if (ids && !id_set.count(id)) continue;
         if (q.has_raw_filter() && !q.MayMatchRaw(src)) continue;
         if (!FlattenJson(src, &tmp)) continue;
         double score = 0;

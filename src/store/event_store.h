@@ -285,10 +285,16 @@ class EventStore {
   virtual Status Write(const std::vector<WriteItem>& items, std::vector<WriteResult>* results, bool refresh = false) = 0;
   // Makes everything written so far searchable (streams empty = all).
   virtual Status Refresh(const std::vector<std::string>& streams = {}) = 0;
+  // Waits until everything written to `streams` before the call is searchable, without forcing
+  // a refresh: the next periodic refresh (at most refresh_interval) or a Refresh() by anyone
+  // releases it, as Elasticsearch's ?refresh=wait_for. NotFound: a stream.
+  virtual Status WaitForRefresh(const std::vector<std::string>& streams) = 0;
 
   // The current source of document `id`; nullopt when absent or deleted. Real-time (sees
-  // unrefreshed writes, like ES's GET).
-  virtual Result<std::optional<std::string>> Get(const std::string& stream, const std::string& id) const = 0;
+  // unrefreshed writes, like ES's GET). `version` (if given) receives the doc's version (1 when
+  // first indexed, +1 per overwrite of its id) and `seq_no` its sequence number.
+  virtual Result<std::optional<std::string>> Get(const std::string& stream, const std::string& id, int64_t* version = nullptr,
+                                                 uint64_t* seq_no = nullptr) const = 0;
 
   // InvalidArgument naming the unsupported part (a regexp it cannot compile, an aggregation on a
   // text field, sort on a text field, ...): never a silently wrong result. NotFound: a stream.

@@ -135,7 +135,7 @@ function scriptRefs(text) {
 }
 
 function checkCi() {
-  const gha = path.join(root, "deploy/ci/github-actions.yml");
+  const gha = path.join(root, ".github/workflows/hakone.yml");  // where GitHub runs it
   const cb = path.join(root, "deploy/ci/cloudbuild.yaml");
   for (const f of [gha, cb]) {
     const text = fs.readFileSync(f, "utf8");

@@ -14,6 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/deploy"
 cp -r "$root/deploy/k8s" "$root/deploy/ci" "$root/deploy/scripts" "$root/deploy/Containerfile" "$tmp/deploy/"
+mkdir -p "$tmp/.github" && cp -r "$root/.github/workflows" "$tmp/.github/"
 sed -i 's/automountServiceAccountToken: false/automountServiceAccountToken: true/' "$tmp/deploy/k8s/base/serviceaccounts.yaml"
 sed -i 's/containerPort: 9200/containerPort: "not-a-port"/' "$tmp/deploy/k8s/base/serve.yaml"
 if node validate.mjs "$tmp" > "$tmp/out.txt" 2>&1; then

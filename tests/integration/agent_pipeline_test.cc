@@ -305,6 +305,53 @@ TEST_F(AgentTest, SinkFailsForAWhileThenRecovers) {
   for (auto& [l, n] : got) EXPECT_EQ(n, 1) << l;
 }
 
+// `hakone serve` with [store] and [agent]: a `store` sink without url writes to the process's
+// own event store (no HTTP to itself); what the agent delivered is searchable through the ES API,
+// and a restart delivers nothing twice.
+TEST_F(AgentTest, ServeWritesToItsOwnStoreInProcess) {
+  int store_port = FreePort();
+  std::string cfg = Config("[agent.envs.prod]\nquota = \"64MiB\"\n"
+                           "[agent.sources.app]\ntype = \"file\"\npaths = [\"" + dir_ + "/logs/*.log\"]\nenv = \"prod\"\n"
+                           "poll_interval = \"50ms\"\n"
+                           "[agent.sinks.events]\ntype = \"store\"\ninputs = [\"app\"]\nstream = \"itlogs-{env}\"\n"
+                           "batch_size = 500\nbatch_timeout = \"50ms\"\n") +
+                    "[store]\nlisten = \"127.0.0.1:" + std::to_string(store_port) + "\"\n";
+  std::ofstream(dir_ + "/serve.toml") << cfg;
+  auto serve = [&](int run) {
+    return std::make_unique<Process>(std::vector<std::string>{HAKONE_BINARY, "serve", "--config", dir_ + "/serve.toml"},
+                                     dir_ + "/serve" + std::to_string(run) + ".log");
+  };
+  auto count = [&]() -> int {
+    std::string body;
+    HttpCall(store_port, "POST", "/itlogs-prod/_refresh", {}, "", nullptr);
+    if (HttpCall(store_port, "GET", "/itlogs-prod/_count", {}, "", &body) != 200) return -1;
+    size_t p = body.find("\"count\":");
+    return p == std::string::npos ? -1 : std::atoi(body.c_str() + p + 8);
+  };
+  Append(dir_ + "/logs/app.log", "S", 0, 2000);
+  {
+    auto p = serve(0);
+    ASSERT_TRUE(WaitForPort(store_port)) << p->Log();
+    ASSERT_TRUE(WaitFor([&] { return count() == 2000; })) << count() << "\n" << p->Log();
+    std::string body;
+    ASSERT_EQ(HttpCall(store_port, "POST", "/itlogs-prod/_search", {{"Content-Type", "application/json"}},
+                       "{\"query\":{\"match_phrase\":{\"message\":\"S0001234\"}}}", &body), 200) << body;
+    EXPECT_NE(body.find("S0001234 some payload"), std::string::npos) << body;
+    EXPECT_NE(body.find("\"env\":\"prod\""), std::string::npos) << body;
+    EXPECT_EQ(p->Log().find("_bulk"), std::string::npos);  // no HTTP request to itself
+    p->Signal(SIGTERM);
+    EXPECT_EQ(p->Wait(), 0) << p->Log();
+  }
+  Append(dir_ + "/logs/app.log", "S", 2000, 2500);
+  auto p = serve(1);
+  ASSERT_TRUE(WaitForPort(store_port)) << p->Log();
+  ASSERT_TRUE(WaitFor([&] { return count() == 2500; })) << count() << "\n" << p->Log();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(count(), 2500);
+  p->Signal(SIGTERM);
+  EXPECT_EQ(p->Wait(), 0) << p->Log();
+}
+
 TEST_F(AgentTest, DevFloodDoesNotDelayProd) {
   // dev: a sink that never accepts, so dev's 2 MiB quota fills and its source blocks.
   Receiver dead([&](HttpRequest&) { return HttpResponse::Error(503, "down"); });

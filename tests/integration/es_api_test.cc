@@ -119,9 +119,20 @@ TEST_F(EsApiTest, DocumentsAndRefresh) {
   ASSERT_EQ(g.status, 200) << g.body;
   EXPECT_TRUE(g.json.at("found").as_bool());
   EXPECT_EQ(g.json.at_pointer("/_source/name").as_string(), "Alice");
+  EXPECT_EQ(g.json.at("_version").to_number<int>(), 1);
+  EXPECT_EQ(p.json.at("_version").to_number<int>(), 1);
+  // ?refresh=wait_for returns once the next periodic refresh made it searchable.
   EsReply u = es.Call("PUT", "/people/_doc/alice?refresh=wait_for", R"({"name":"Alice","age":31})");
   EXPECT_EQ(u.status, 200) << u.body;
   EXPECT_EQ(u.json.at("result").as_string(), "updated");
+  EXPECT_EQ(u.json.at("_version").to_number<int>(), 2);
+  EsReply g2 = es.Call("GET", "/people/_doc/alice");
+  EXPECT_EQ(g2.json.at("_version").to_number<int>(), 2) << g2.body;
+  EXPECT_EQ(g2.json.at("_seq_no").to_number<int64_t>(), u.json.at("_seq_no").to_number<int64_t>()) << g2.body;
+  EXPECT_EQ(es.Call("PUT", "/people/_doc/alice?refresh=wait_for", R"({"name":"Alice","age":31})").json.at("_version").to_number<int>(), 3);
+  EXPECT_EQ(es.Call("PUT", "/people/_doc/alice?refresh=wait_for", R"({"name":"Alice","age":31})").json.at("_version").to_number<int>(), 4);
+  EXPECT_EQ(es.Call("GET", "/people/_doc/alice?_source=false").json.at("_version").to_number<int>(), 4);
+  ExpectEsError(es.Call("PUT", "/people/_doc/alice?refresh=sometimes", R"({"name":"Alice","age":31})"), 400, "illegal_argument_exception");
   EsReply s = es.Call("GET", "/people/_search?q=name:alice");
   ASSERT_EQ(s.status, 200) << s.body;
   EXPECT_EQ(s.json.at_pointer("/hits/total/value").to_number<int>(), 1);
@@ -141,6 +152,12 @@ TEST_F(EsApiTest, DocumentsAndRefresh) {
   // _refresh makes un-refreshed writes visible.
   ASSERT_EQ(es.Call("PUT", "/people/_doc/carol", R"({"name":"Carol"})").status, 201);
   ASSERT_EQ(es.Call("POST", "/people/_refresh").status, 200);
+  EXPECT_EQ(es.Call("GET", "/people/_count").json.at("count").to_number<int>(), 2);
+  // _bulk with ?refresh=wait_for: searchable when it returns.
+  EsReply b = es.Call("POST", "/_bulk?refresh=wait_for", "{\"index\":{\"_index\":\"people\",\"_id\":\"dave\"}}\n{\"name\":\"Dave\"}\n");
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(es.Call("GET", "/people/_count").json.at("count").to_number<int>(), 3);
+  EXPECT_EQ(es.Call("DELETE", "/people/_doc/dave?refresh=wait_for").status, 200);
   EXPECT_EQ(es.Call("GET", "/people/_count").json.at("count").to_number<int>(), 2);
 }
 
@@ -197,6 +214,18 @@ TEST_F(EsApiTest, SearchMsearchCountAndErrors) {
   EXPECT_EQ(es.Call("GET", "/logs-a,logs-b/_count").json.at("count").to_number<int>(), 30);
   EXPECT_EQ(es.Call("GET", "/logs-a/_count").json.at("count").to_number<int>(), 15);
   EXPECT_EQ(es.Call("GET", "/nomatch-*/_count").json.at("count").to_number<int>(), 0);
+  // date_histogram with an IANA time zone (docs at 00:00..07:15 UTC = 09:00..16:15 JST, one local day).
+  EsReply tz = es.Call("POST", "/logs-*/_search",
+                       R"({"size":0,"aggs":{"d":{"date_histogram":{"field":"@timestamp","calendar_interval":"day","time_zone":"Asia/Tokyo"}}}})");
+  ASSERT_EQ(tz.status, 200) << tz.body;
+  const auto& tzb = tz.json.at_pointer("/aggregations/d/buckets").as_array();
+  ASSERT_EQ(tzb.size(), 1u) << tz.body;
+  EXPECT_EQ(tzb[0].at("key_as_string").as_string(), "2024-05-01T00:00:00.000+09:00");
+  EXPECT_EQ(tzb[0].at("key").to_number<int64_t>(), 1714489200000);  // 2024-04-30T15:00:00Z
+  EXPECT_EQ(tzb[0].at("doc_count").to_number<int>(), 30);
+  ExpectEsError(es.Call("POST", "/logs-*/_search",
+                        R"({"size":0,"aggs":{"d":{"date_histogram":{"field":"@timestamp","calendar_interval":"day","time_zone":"Mars/Olympus_Mons"}}}})"),
+                400);
   // GET and POST search with query, sort, from/size, _source filtering, aggs.
   std::string q = R"({"query":{"bool":{"must":[{"match":{"msg":"timeout"}}],"filter":[{"range":{"n":{"gte":5}}}]}},
       "sort":[{"n":"asc"}],"size":2,"from":1,"_source":["n"],"track_total_hits":true,

@@ -1,5 +1,7 @@
 #include "es_util.h"
 
+#include <cstdlib>
+
 #include <signal.h>
 #include <strings.h>
 
@@ -34,7 +36,10 @@ EsServer::~EsServer() {
 
 bool EsServer::Start() {
   std::vector<std::string> argv = wrapper_;
-  for (const std::string& a : std::vector<std::string>{HAKONE_BINARY, "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
+  // HAKONE_TEST_BINARY: run another build of hakone (e.g. a frozen copy for a long stress loop).
+  const char* bin_env = std::getenv("HAKONE_TEST_BINARY");
+  std::string bin = bin_env && *bin_env ? bin_env : HAKONE_BINARY;
+  for (const std::string& a : std::vector<std::string>{bin, "serve", "--listen", "127.0.0.1:" + std::to_string(port_),
                                                       "--data-dir", data_dir_ + "/data"}) {
     argv.push_back(a);
   }

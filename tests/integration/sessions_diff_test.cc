@@ -23,7 +23,8 @@ class Gen {
   std::string Key() { return Pick<std::string>({"k0", "k1", "k2", "k3", "sess:a", "sess:b"}); }
   std::string Val() { return Pick<std::string>({"v", "1", "10", "-3", "abc", "9223372036854775807", "", "x y", "0", "-9223372036854775808"}); }
   std::string Field() { return Pick<std::string>({"f1", "f2", "f3", "user"}); }
-  std::string Member() { return Pick<std::string>({"1", "2", "3", "10", "-5"}); }
+  // Integers (a Redis intset, answered sorted) and other strings (a hash table, no order).
+  std::string Member() { return N(3) ? Pick<std::string>({"1", "2", "3", "10", "-5"}) : Pick<std::string>({"a", "sess", "01", "-0", "x y", "1.5"}); }
   std::string Num() { return Pick<std::string>({"0", "-1", "1", "100", "abc", "9223372036854775807", "1000", "-9223372036854775808", "2.5"}); }
   // No 1-second TTLs here: they would expire at slightly different moments on the two servers.
   std::string Secs() { return Pick<std::string>({"100", "1000", "0", "-1", "x", "9223372036854775807", "-9223372036854775808"}); }
@@ -116,10 +117,41 @@ class Gen {
   std::mt19937 rng_;
 };
 
-// KEYS replies: compare as sorted lists.
+// A canonical integer as Redis's string2ll takes it (what may live in an intset).
+bool CanonicalInt(const std::string& s) {
+  try {
+    size_t used = 0;
+    long long v = std::stoll(s, &used);
+    return used == s.size() && std::to_string(v) == s;
+  } catch (...) {
+    return false;
+  }
+}
+
+// KEYS replies: compare as sorted lists. SMEMBERS: Redis answers an intset (integers only, at
+// most 512) in ascending order, and that order is compared byte for byte; any other set is a
+// hash table whose order depends on Redis's random hash seed (it differs between two runs of
+// Redis itself), so those replies are compared as sorted lists. A reply that is all integers but
+// not ascending comes from a hash table too (Redis never converts back to an intset after SREM).
 std::string Normalize(const std::vector<std::string>& cmd, const std::string& reply) {
   std::string name = cmd[0];
   for (char& c : name) c = static_cast<char>(std::toupper(c));
+  if (name == "SMEMBERS" && !reply.empty() && reply[0] == '*') {
+    RespValue v;
+    auto r = ParseRespReply(reply, &v);
+    if (!r.ok() || v.type != RespValue::kArray) return reply;
+    bool intset_order = v.array.size() <= 512;
+    for (size_t i = 0; i < v.array.size() && intset_order; i++) {
+      intset_order = CanonicalInt(v.array[i].str) && (i == 0 || std::stoll(v.array[i - 1].str) < std::stoll(v.array[i].str));
+    }
+    if (intset_order) return reply;
+    std::vector<std::string> ms;
+    for (auto& e : v.array) ms.push_back(e.str);
+    std::sort(ms.begin(), ms.end());
+    std::string out = "SMEMBERS(unordered)";
+    for (auto& m : ms) out += "|" + m;
+    return out;
+  }
   // Redis counts keys that are expired but not yet reclaimed by its active expiry cycle; hakone
   // counts live keys. Both are integers; the key sets are compared with KEYS.
   if (name == "DBSIZE" && !reply.empty() && reply[0] == ':') return "DBSIZE";
@@ -257,6 +289,28 @@ TEST_F(SessionsDiffTest, InlineCommandsAndProtocolErrorsMatch) {
   bad.SendRaw("*1\r\n$99999999999999\r\n");
   EXPECT_TRUE(bad.Closed());
   EXPECT_EQ(ok.Command({"GET", "survivor"}), "$1\r\n1\r\n");
+}
+
+// HELLO with protocol 2 answers like Redis (the map as a RESP2 array; only the client id
+// differs). hakone speaks RESP2 only: HELLO 3 gets the error Redis gives for a protocol version
+// it does not support, and clients (go-redis, Lettuce, redis-py's protocol=3) fall back to RESP2.
+TEST_F(SessionsDiffTest, HelloMatchesRedisForProtocolTwo) {
+  auto without_id = [](std::string r) {
+    auto p = r.find("$2\r\nid\r\n:");
+    if (p != std::string::npos) r.erase(p + 9, r.find("\r\n", p + 9) - (p + 9));
+    return r;
+  };
+  std::vector<std::vector<std::string>> seq = {
+      {"HELLO"}, {"HELLO", "2"}, {"HELLO", "4"}, {"HELLO", "0"}, {"HELLO", "x"}, {"HELLO", "2", "SETNAME", "app"},
+      {"CLIENT", "GETNAME"}, {"HELLO", "2", "BOGUS"}, {"HELLO", "2", "SETNAME"}, {"HELLO", "2", "AUTH", "default"},
+      {"HELLO", "2", "AUTH", "default", "wrong"}, {"hello", "2", "setname", "b", "SETNAME", "c"}, {"CLIENT", "GETNAME"},
+  };
+  RespConn r(redis_port_), h(sess_port_);
+  for (const auto& c : seq) EXPECT_EQ(without_id(r.Command(c)), without_id(h.Command(c))) << Show(c);
+  EXPECT_EQ(h.Command({"HELLO", "3"}), "-NOPROTO unsupported protocol version\r\n");
+  EXPECT_EQ(h.Command({"HELLO", "3", "AUTH", "default", "x"}), "-NOPROTO unsupported protocol version\r\n");
+  // ... and the connection stays in RESP2.
+  EXPECT_EQ(h.Command({"GET", "missing"}), "$-1\r\n");
 }
 
 TEST_F(SessionsDiffTest, TransactionsMatch) {

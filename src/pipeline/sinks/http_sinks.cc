@@ -23,6 +23,7 @@
 #include "pipeline/component.h"
 #include "pipeline/parse.h"
 #include "store/event_store.h"
+#include "store/local.h"
 
 namespace hakone::pipeline {
 namespace {
@@ -104,7 +105,7 @@ struct BulkSinkConfig : SinkConfig {
   std::string api_key_file;
   bool gzip = false;                        // gzip the request body
   std::chrono::nanoseconds timeout = 30s;   // per request
-  std::string dead_letter_dir;              // items rejected for good (4xx) are appended here as NDJSON; empty = <data_dir>/dead-letter
+  std::string dead_letter_dir;              // with dead_letter = "file": items rejected for good (4xx) are appended here as NDJSON; empty = <data_dir>/dead-letter
 
   Status Validate() const override {
     if (kind == "elasticsearch" && url.empty()) return Status::InvalidArgument("url is required");
@@ -127,6 +128,20 @@ class BulkSink : public Sink {
     if (!c_.api_key_file.empty()) c_.api_key = ReadSecretFile(c_.api_key_file);
     if (c_.dead_letter_dir.empty()) c_.dead_letter_dir = ctx_.data_dir + "/dead-letter";
   }
+
+  // Builds the dead-letter archive (if configured). Errors: the archive sink's Build errors.
+  Status Init() {
+    if (!ctx_.dead_letter) return Status::Ok();
+    auto d = ctx_.dead_letter();
+    if (!d.ok()) return d.status().WithContext("dead_letter");
+    dl_ = std::move(*d);
+    return Status::Ok();
+  }
+
+  // Dead letters sit in the archive's open objects until it closes them (max_age / max_size):
+  // until then this sink's spool position is not committed, so a crash re-delivers them.
+  Status Flush(bool force) override { return dl_ ? dl_->Flush(force) : Status::Ok(); }
+  bool Pending() const override { return dl_ && dl_->Pending(); }
 
   Status Write(std::vector<Event>& batch) override {
     if (c_.url.empty()) return WriteInProcess(batch);
@@ -185,8 +200,8 @@ class BulkSink : public Sink {
     auto* items = o.if_contains("items");
     if (!items || !items->is_array() || items->as_array().size() != batch.size())
       return Status::Unavailable(c_.kind + ": _bulk response items do not match the request");
-    std::vector<Event> retry;
-    size_t dead = 0;
+    std::vector<Event> retry, dead;
+    std::vector<std::pair<int, std::string>> why;
     std::string first_error;
     for (size_t i = 0; i < batch.size(); i++) {
       const auto& it = items->as_array()[i];
@@ -205,19 +220,16 @@ class BulkSink : public Sink {
         continue;
       }
       if (first_error.empty()) first_error = reason;
-      DeadLetter(batch[i], status, reason);
-      dead++;
+      dead.push_back(std::move(batch[i]));
+      why.emplace_back(status, reason);
     }
-    if (dead) log::Warn(c_.kind + ": items rejected, written to the dead-letter file",
-                        {{"sink", ctx_.name}, {"count", dead}, {"first_error", first_error}, {"dir", c_.dead_letter_dir}});
-    batch = std::move(retry);
-    if (!batch.empty()) return Status::Unavailable(c_.kind + ": " + std::to_string(batch.size()) + " item(s) to retry");
-    return Status::Ok();
+    return Finish(batch, retry, dead, why, first_error);
   }
 
  private:
   Status WriteInProcess(std::vector<Event>& batch) {
-    if (!ctx_.store) return Status::Unavailable("store: no url and no in-process store (run under `hakone serve` or set url)");
+    store::EventStore* st = ctx_.store ? ctx_.store : store::ProcessStore();
+    if (!st) return Status::Unavailable("store: the in-process store is not open (run under `hakone serve` or set url)");
     std::vector<store::WriteItem> items;
     items.reserve(batch.size());
     for (auto& e : batch) {
@@ -225,50 +237,123 @@ class BulkSink : public Sink {
       w.op = c_.action == "create" ? store::WriteItem::Op::kCreate : store::WriteItem::Op::kIndex;
       w.stream = IndexName(c_.index, e);
       if (c_.generate_ids) w.id = EventId(e, 0);
-      FormatEventJson(e, &w.source_json);
+      if (auto* v = e.fields.if_contains("_index"); v && v->is_string()) {
+        w.stream.assign(v->as_string());
+        Event copy = e;
+        copy.fields.erase("_index");
+        FormatEventJson(copy, &w.source_json);
+      } else {
+        FormatEventJson(e, &w.source_json);
+      }
       items.push_back(std::move(w));
     }
     std::vector<store::WriteResult> res;
-    HAKONE_RETURN_IF_ERROR(ctx_.store->Write(items, &res));
-    std::vector<Event> retry;
-    for (size_t i = 0; i < batch.size() && i < res.size(); i++) {
-      auto& st = res[i].status;
-      if (st.ok() || st.code() == StatusCode::kAlreadyExists) continue;
-      if (st.code() == StatusCode::kInvalidArgument) DeadLetter(batch[i], 400, st.message());
-      else retry.push_back(std::move(batch[i]));
+    // Write() returns once every accepted item is fdatasync'd in the store's WAL: only then does
+    // the runner acknowledge (commit) the batch in the spool.
+    HAKONE_RETURN_IF_ERROR(st->Write(items, &res).WithContext("store"));
+    if (res.size() != batch.size()) return Status::Internal("store: Write returned " + std::to_string(res.size()) + " results for " + std::to_string(batch.size()) + " items");
+    std::vector<Event> retry, dead;
+    std::vector<std::pair<int, std::string>> why;
+    std::string first_error;
+    for (size_t i = 0; i < batch.size(); i++) {
+      auto& ws = res[i].status;
+      if (ws.ok() || ws.code() == StatusCode::kAlreadyExists) continue;  // AlreadyExists: an earlier try delivered it
+      if (ws.code() == StatusCode::kInvalidArgument) {
+        if (first_error.empty()) first_error = ws.message();
+        dead.push_back(std::move(batch[i]));
+        why.emplace_back(400, boost::json::serialize(boost::json::value(ws.message())));
+      } else {
+        retry.push_back(std::move(batch[i]));
+      }
+    }
+    return Finish(batch, retry, dead, why, first_error);
+  }
+
+  // The dead-letter record: the event, its `source` kept as a field, the archive stream
+  // "dead-letter/<sink>" and a `_dead_letter` field saying who refused it and why.
+  Event MarkDead(Event e, int status, const std::string& reason_json) const {
+    boost::json::object why;
+    why["sink"] = ctx_.name;
+    why["status"] = status;
+    boost::system::error_code ec;
+    auto r = reason_json.empty() ? boost::json::value() : boost::json::parse(reason_json, ec);
+    why["error"] = ec ? boost::json::value(reason_json) : r;
+    if (!e.fields.contains("source")) e.fields["source"] = e.source;
+    e.fields["_dead_letter"] = std::move(why);
+    e.source = "dead-letter/" + ctx_.name;
+    return e;
+  }
+
+  // Ends a Write: dead letters to the archive (or the file), retriable items left in `batch`.
+  // `dead` holds the refused events as they were; if they cannot be dead-lettered they stay in
+  // the batch (sent, refused and dead-lettered again on the retry).
+  Status Finish(std::vector<Event>& batch, std::vector<Event>& retry, std::vector<Event>& dead,
+                const std::vector<std::pair<int, std::string>>& why, const std::string& first_error) {
+    if (!dead.empty()) {
+      std::vector<Event> marked;
+      marked.reserve(dead.size());
+      for (size_t i = 0; i < dead.size(); i++) marked.push_back(MarkDead(dead[i], why[i].first, why[i].second));
+      Status st = dl_ ? dl_->Write(marked) : DeadLetterFile(marked);
+      if (!st.ok()) {
+        log::Warn(c_.kind + ": dead-lettering failed", {{"sink", ctx_.name}, {"error", st.ToString()}});
+        for (auto& e : dead) retry.push_back(std::move(e));
+        batch = std::move(retry);
+        return st.WithContext(c_.kind + ": dead letters");
+      }
+      log::Warn(c_.kind + ": items rejected for good, dead-lettered",
+                {{"sink", ctx_.name}, {"count", dead.size()}, {"first_error", first_error},
+                 {"to", dl_ ? std::string("archive") : c_.dead_letter_dir}});
     }
     batch = std::move(retry);
-    if (!batch.empty()) return Status::Unavailable("store: " + std::to_string(batch.size()) + " item(s) to retry");
+    if (!batch.empty()) return Status::Unavailable(c_.kind + ": " + std::to_string(batch.size()) + " item(s) to retry");
     return Status::Ok();
   }
 
-  void DeadLetter(const Event& e, int status, const std::string& reason) {
+  // dead_letter = "file": appends the records to <dead_letter_dir>/<env>/<sink>.ndjson, fsync'd.
+  Status DeadLetterFile(const std::vector<Event>& events) {
     std::string dir = c_.dead_letter_dir + "/" + ctx_.env;
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    std::string line = "{\"status\":" + std::to_string(status) + ",\"sink\":" + boost::json::serialize(boost::json::value(ctx_.name)) +
-                       ",\"error\":" + (reason.empty() ? std::string("null") : reason) + ",\"event\":";
-    FormatEventJson(e, &line);
-    line += "}\n";
+    if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
+    std::string lines;
+    for (auto& e : events) {
+      FormatEventJson(e, &lines);
+      lines += "\n";
+    }
     std::string path = dir + "/" + ctx_.name + ".ndjson";
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      log::Error("dead-letter: cannot open", {{"path", path}});
-      return;
+    if (fd < 0) return Status::FromErrno("open " + path, errno);
+    const char* p = lines.data();
+    size_t n = lines.size();
+    while (n > 0) {
+      ssize_t w = ::write(fd, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        int err = errno;
+        ::close(fd);
+        return Status::FromErrno("write " + path, err);
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
     }
-    (void)!::write(fd, line.data(), line.size());
-    ::fdatasync(fd);
+    int rc = ::fdatasync(fd);
+    int err = errno;
     ::close(fd);
+    if (rc != 0) return Status::FromErrno("fdatasync " + path, err);
+    return Status::Ok();
   }
 
   BulkSinkConfig c_;
   SinkContext ctx_;
+  std::unique_ptr<Sink> dl_;  // the dead-letter archive, or null (file)
 };
 
 Result<std::unique_ptr<Sink>> BulkSinkConfig::Build(const SinkContext& ctx) const {
-  if (kind == "store" && url.empty() && !ctx.store)
+  if (kind == "store" && url.empty() && !ctx.store && !store::ProcessStore())
     return Status::InvalidArgument("store: set url (http://host:port of `hakone serve`) or run the agent inside `hakone serve` with a store");
-  return std::unique_ptr<Sink>(new BulkSink(*this, ctx));
+  auto s = std::make_unique<BulkSink>(*this, ctx);
+  HAKONE_RETURN_IF_ERROR(s->Init());
+  return std::unique_ptr<Sink>(std::move(s));
 }
 
 std::unique_ptr<SinkConfig> ReadBulk(const ConfigSection& s, const std::string& kind) {

@@ -135,7 +135,7 @@ class SyslogSource : public Source {
       SyslogMessage m;
       Status st = ParseSyslog(msg, e.ingest_ns, &m);
       if (st.ok()) {
-        SyslogToFields(m, &e.fields);
+        SyslogToFieldsJson(m, &e.fields_json);
         if (m.ts_ns) e.ts_ns = m.ts_ns;
       } else {
         e.fields["_parse_error"] = st.message();

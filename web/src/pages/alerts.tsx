@@ -27,7 +27,9 @@ export function Alerts({ params, setParams }: PageProps) {
   const metrics = useAsync(async () => parsePrometheus(await api<string>('/api/agent/metrics')), 'agent-metrics');
   const rules = (res.data?.rules ?? []).filter((r) => !env || r.env === env);
   const history = (res.data?.history ?? []).filter((h) => !env || h.env === env);
-  const alertSamples = (metrics.data ?? []).filter((s) => /alert|slack/.test(s.name));
+  // The agent's metrics about alerting: by name, or labelled with a component named like an alert sink.
+  const isAlerting = (v: string) => /alert|slack/i.test(v);
+  const alertSamples = (metrics.data ?? []).filter((s) => isAlerting(s.name) || Object.values(s.labels).some(isAlerting));
   return (
     <div>
       <div role="tablist" aria-label="Environment" class="tabs">

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Every probe of every Deployment in deploy/k8s/base answers on the real binary.
+
+Renders the base with `kubectl kustomize`, then for each Deployment starts `hakone <args>` with
+the base's hakone.toml (listen ports remapped to free loopback ports, token files written to a
+temp dir, data under a temp dir) and checks each readiness/liveness/startup probe the way the
+kubelet does: httpGet must answer 200-399, tcpSocket must accept. A probe path that nothing
+serves (a /readyz the binary does not have, an authenticated path) fails here, not in the cluster.
+
+usage: probes.py REPO_ROOT HAKONE_BINARY
+"""
+import os, re, signal, socket, subprocess, sys, tempfile, time, urllib.request, urllib.error
+import yaml
+
+root, hakone = sys.argv[1], sys.argv[2]
+base = os.path.join(root, "deploy/k8s/base")
+docs = [d for d in yaml.safe_load_all(subprocess.check_output(["kubectl", "kustomize", base], text=True)) if d]
+deployments = [d for d in docs if d.get("kind") == "Deployment"]
+if not deployments:
+    sys.exit("probes: no Deployment in the rendered base")
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+tmp = tempfile.mkdtemp(prefix="hakone-probes-")
+ports = {}  # manifest port -> local port
+def remap(m):
+    p = int(m.group(1))
+    ports.setdefault(p, free_port())
+    return '"127.0.0.1:%d"' % ports[p]
+def token_file(m):
+    path = os.path.join(tmp, "secret-" + os.path.basename(m.group(1)))
+    with open(path, "w") as f: f.write("t0k3n-for-the-probe-test-" + os.path.basename(m.group(1)) + "\n")
+    return 'token_file = "%s"' % path
+def local_config(mounted):
+    """/etc/hakone/X.toml (the ConfigMap) -> a local copy of deploy/k8s/base/X.toml."""
+    name = os.path.basename(mounted)
+    conf = open(os.path.join(base, name)).read()
+    conf = re.sub(r'"0\.0\.0\.0:(\d+)"', remap, conf)
+    conf = re.sub(r'^data_dir = .*$', 'data_dir = "%s/data-%s"' % (tmp, name), conf, flags=re.M)
+    conf = re.sub(r'token_file = "([^"]+)"', token_file, conf)
+    # Service names resolve only in the cluster: the upstream does not have to answer for the
+    # probes, only to resolve.
+    conf = re.sub(r'"http://hakone-app:(\d+)"', lambda m: '"http://127.0.0.1:%d"' % free_port(), conf)
+    path = os.path.join(tmp, name)
+    open(path, "w").write(conf)
+    return path
+
+def check(kind, probe, port_of):
+    if "httpGet" in probe:
+        g = probe["httpGet"]
+        port = port_of(g["port"])
+        url = "http://127.0.0.1:%d%s" % (port, g.get("path", "/"))
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return 200 <= r.status < 400, "%s %d" % (url, r.status)
+        except urllib.error.HTTPError as e:
+            return False, "%s HTTP %d" % (url, e.code)
+        except Exception as e:
+            return False, "%s %s" % (url, e)
+    if "tcpSocket" in probe:
+        port = port_of(probe["tcpSocket"]["port"])
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            return True, "tcp %d" % port
+        except OSError as e:
+            return False, "tcp %d %s" % (port, e)
+    return False, "unsupported probe %s" % list(probe)
+
+failures = []
+for d in deployments:
+    name = d["metadata"]["name"]
+    for c in d["spec"]["template"]["spec"]["containers"]:
+        named = {p["name"]: p["containerPort"] for p in c.get("ports", []) if "name" in p}
+        def port_of(p):
+            mp = named[p] if isinstance(p, str) else p
+            if mp not in ports:
+                raise SystemExit("probes: %s probes port %s, which hakone.toml does not listen on" % (name, mp))
+            return ports[mp]
+        args = [local_config(a) if a.startswith("/etc/hakone/") else a for a in c["args"]]
+        log = open(os.path.join(tmp, name + ".log"), "w")
+        proc = subprocess.Popen([hakone] + args, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                if kind not in c: continue
+                ok, what = False, ""
+                deadline = time.time() + 15
+                while time.time() < deadline and not ok:
+                    if proc.poll() is not None:
+                        what = "exited with %d" % proc.returncode; break
+                    ok, what = check(kind, c[kind], port_of)
+                    if not ok: time.sleep(0.2)
+                print("probes: %-16s %-15s %s %s" % (name, kind, "ok  " if ok else "FAIL", what))
+                if not ok: failures.append((name, kind, what))
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try: proc.wait(timeout=20)
+                except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+            log.close()
+        if any(f[0] == name for f in failures):
+            print(open(os.path.join(tmp, name + ".log")).read()[-2000:])
+
+subprocess.call(["rm", "-rf", tmp])
+if failures:
+    sys.exit("probes: %d probe(s) fail on the real binary" % len(failures))
+print("probes: every probe of %d Deployment(s) answers" % len(deployments))
