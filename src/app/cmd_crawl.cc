@@ -15,7 +15,7 @@ extern "C" void OnStopSignal(int) { g_stop.store(true); }
 }  // namespace
 
 int RunCrawl(int argc, char** argv) {
-  std::string config_path, state_path;
+  std::string config_path, state_path, frontier;
   bool once = false;
   int64_t max_pages = 0;
   FlagSet f("hakone crawl",
@@ -27,11 +27,14 @@ int RunCrawl(int argc, char** argv) {
   f.String("config", &config_path, "FILE", "hakone.toml with a [crawl] section (required)");
   f.Bool("once", &once, "run one crawl and exit, even when [crawl] interval is set");
   f.String("state", &state_path, "PATH", "SQLite state file (overrides [crawl] state_path)");
+  f.String("frontier", &frontier, "URL",
+           "Redis frontier shared by several crawlers, redis://[[user]:password@]host[:port][/db]");
   f.Int("max-pages", &max_pages, "N", "stop after N page fetches (overrides [crawl] max_pages)");
   f.Epilog(
       "Examples:\n"
       "  hakone crawl --config crawl.toml --once\n"
-      "  JOB_COMPLETION_INDEX=2 hakone crawl --config crawl.toml --once   # shard 2 of [crawl] shard_count");
+      "  JOB_COMPLETION_INDEX=2 hakone crawl --config crawl.toml --once   # shard 2 of [crawl] shard_count\n"
+      "  hakone crawl --config crawl.toml --once --frontier redis://redis:6379/0   # on every pod");
   if (int rc = f.ParseOrExit(argc, argv); rc >= 0) return rc;
   if (config_path.empty()) {
     std::fprintf(stderr, "hakone crawl: --config FILE is required (see hakone crawl --help)\n");
@@ -49,6 +52,17 @@ int RunCrawl(int argc, char** argv) {
   }
   if (!state_path.empty()) cc->state_path = state_path;
   if (max_pages > 0) cc->max_pages = max_pages;
+  if (!frontier.empty()) {
+    if (Status st = crawl::CheckFrontierUrl(frontier); !st.ok()) {
+      std::fprintf(stderr, "hakone crawl: --frontier: %s\n", st.message().c_str());
+      return 1;
+    }
+    if (cc->shard_count > 1) {
+      std::fprintf(stderr, "hakone crawl: --frontier: a shared frontier replaces sharding: set shard_count = 1\n");
+      return 1;
+    }
+    cc->frontier = frontier;
+  }
   struct sigaction sa {};
   sa.sa_handler = OnStopSignal;
   sigemptyset(&sa.sa_mask);

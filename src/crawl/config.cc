@@ -1,6 +1,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "core/resp_client.h"
 #include "crawl/crawl.h"
 
 namespace hakone::crawl {
@@ -9,6 +10,12 @@ std::chrono::milliseconds Ms(std::chrono::nanoseconds n) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(n);
 }
 }  // namespace
+
+Status CheckFrontierUrl(const std::string& url) {
+  if (!url.starts_with("redis://")) return Status::InvalidArgument("must be a redis:// URL (got '" + url + "')");
+  auto p = ParseRedisUrl(url);
+  return p.ok() ? Status::Ok() : p.status();
+}
 
 Result<CrawlConfig> LoadCrawlConfig(const Config& config) {
   CrawlConfig c;
@@ -47,6 +54,9 @@ Result<CrawlConfig> LoadCrawlConfig(const Config& config) {
   c.state_path = s.String("state_path", c.state_path);
   c.shard_index = static_cast<int>(s.Int("shard_index", c.shard_index));
   c.shard_count = static_cast<int>(s.Int("shard_count", c.shard_count));
+  c.frontier = s.String("frontier", "");
+  c.frontier_key = s.String("frontier_key", c.frontier_key);
+  c.frontier_lease = Ms(s.Duration("frontier_lease", c.frontier_lease));
   c.text_limit = s.Size("text_limit", c.text_limit);
   c.interval = Ms(s.Duration("interval", c.interval));
   c.pushgateway = s.String("pushgateway", "");
@@ -74,7 +84,10 @@ Result<CrawlConfig> LoadCrawlConfig(const Config& config) {
     if (!in && c.es_token.empty()) o.Fail("es_token_file", "cannot read '" + tf + "'");
   }
 
-  if (const char* idx = std::getenv("JOB_COMPLETION_INDEX"); idx && *idx) c.shard_index = std::atoi(idx);
+  // With a shared (Redis) frontier every pod takes work from the one queue: no host sharding.
+  if (const char* idx = std::getenv("JOB_COMPLETION_INDEX"); idx && *idx && c.frontier.empty()) {
+    c.shard_index = std::atoi(idx);
+  }
   if (const char* env = std::getenv("HAKONE_ENV"); env && *env && !c.labels.count("env")) c.labels["env"] = env;
   if (c.seeds.empty() && c.sitemaps.empty()) s.Fail("seeds", "at least one of seeds or sitemaps is required");
   if (c.concurrency < 1 || c.concurrency > 1024) s.Fail("concurrency", "must be 1..1024");
@@ -88,6 +101,12 @@ Result<CrawlConfig> LoadCrawlConfig(const Config& config) {
   if (c.shard_index < 0 || c.shard_index >= c.shard_count) {
     s.Fail("shard_index", "must be in 0..shard_count-1 (JOB_COMPLETION_INDEX counts too)");
   }
+  if (!c.frontier.empty()) {
+    if (Status st = CheckFrontierUrl(c.frontier); !st.ok()) s.Fail("frontier", st.message());
+    if (c.shard_count > 1) s.Fail("frontier", "a shared frontier replaces sharding: set shard_count = 1");
+  }
+  if (c.frontier_key.empty()) s.Fail("frontier_key", "must not be empty");
+  if (c.frontier_lease < std::chrono::seconds(1)) s.Fail("frontier_lease", "must be >= 1s");
   if (c.bulk_max_docs < 1) o.Fail("bulk_max_docs", "must be >= 1");
   if (!c.table.empty() && !c.table.starts_with("sqlite:") && !c.table.starts_with("postgresql://") &&
       !c.table.starts_with("postgres://")) {

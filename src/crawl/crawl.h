@@ -1,7 +1,8 @@
 // `hakone crawl`: a polite, resumable batch crawler that extracts schema.org JobPostings.
 //
-// One run: seeds and sitemaps → frontier (SQLite) → N worker threads fetch with per-host
-// politeness (robots.txt, delay, adaptive throttle, Retry-After, backoff) → extraction → outputs
+// One run: seeds and sitemaps → frontier (SQLite, or Redis when shared by several crawlers) →
+// N worker threads fetch with per-host politeness (robots.txt, delay, adaptive throttle,
+// Retry-After, backoff) → extraction → outputs
 // (Elasticsearch `_bulk` sink for the `crawl.pages` / `crawl.jobs` streams, and the
 // `crawl_jobs` / `crawl_companies` tables in SQLite or PostgreSQL) → summary, metrics push.
 // See docs/crawl.md.
@@ -48,6 +49,12 @@ struct CrawlConfig {
 
   std::string state_path = "crawl-state.db";  // SQLite: frontier, fetch history, robots cache
   int shard_index = 0, shard_count = 1;       // this worker crawls hosts with hash % count == index
+  // Shared frontier: "redis://..." makes the queue and seen-set live in Redis so several
+  // processes crawl one site between them (each URL fetched once); "" keeps it in state_path.
+  // Fetch history and the robots.txt cache stay in state_path. Incompatible with shard_count > 1.
+  std::string frontier;
+  std::string frontier_key = "hakone:crawl";                  // key prefix in Redis
+  std::chrono::milliseconds frontier_lease{std::chrono::minutes(10)};  // in-flight lease; expired → requeued
   size_t text_limit = 4096;                   // bytes of page text kept in page documents
 
   // outputs
@@ -69,6 +76,9 @@ struct CrawlConfig {
 // Reads [crawl] and [crawl.output]; JOB_COMPLETION_INDEX (Kubernetes Indexed Job) overrides
 // shard_index. Errors name the key ("config: [crawl] concurrency: must be >= 1").
 Result<CrawlConfig> LoadCrawlConfig(const Config& cfg);
+
+// OK for a redis://[[user]:password@]host[:port][/db] URL; InvalidArgument saying what is wrong.
+Status CheckFrontierUrl(const std::string& url);
 
 struct CrawlSummary {
   int64_t pages = 0;             // pages fetched with a 2xx answer (new or changed)

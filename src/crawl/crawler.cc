@@ -19,6 +19,7 @@
 #include "crawl/crawl.h"
 #include "crawl/extract.h"
 #include "crawl/outputs.h"
+#include "crawl/redis_frontier.h"
 #include "crawl/robots.h"
 #include "crawl/sitemap.h"
 
@@ -83,6 +84,7 @@ struct Item {
   Kind kind = Kind::kPage;
   int attempts = 0;
   std::vector<std::string> chain;  // redirect hops so far (loop detection)
+  std::string token;               // shared frontier: the leased entry (removed from in-flight when done)
 };
 
 struct Host {
@@ -124,6 +126,7 @@ class Crawler {
  private:
   log::Field L() const { return LabelsField(labels_); }
   Status OpenState();
+  Status LoadHistory();  // fetch history (validators, content hashes) from the state db
   Status Checkpoint();  // commits the open state transaction
   void StateExec(SqliteStmt& st, std::initializer_list<std::string_view> params, int64_t i1 = INT64_MIN,
                  int64_t i2 = INT64_MIN);
@@ -132,7 +135,14 @@ class Crawler {
                      std::vector<std::string> chain = {});
   void Worker();
   void FetchRobots(Host* h, Fetcher& f);
-  void FetchItem(Host* h, Item item, Fetcher& f);
+  // *kept: the item went back to the host queue (retry, or stopping) instead of being finished.
+  void FetchItem(Host* h, Item item, Fetcher& f, bool* kept);
+  Host* HostLocked(const std::string& origin, const std::string& host);
+  // Shared frontier (REQUIRES mu_): leases entries into the host queues; *all_empty when no
+  // process has anything queued or in flight. Returns whether anything was leased.
+  bool ClaimLocked(bool* all_empty);
+  void FinishLocked(const std::string& token);
+  void FrontierFailed(const Status& s);
   void Done(const Item& item, int state);  // frontier row: 1 done, 2 failed. REQUIRES mu_.
   void CountError(const std::string& kind, const Item& item, const std::string& detail);  // REQUIRES mu_
   void Emit(const PageDoc& page, const std::vector<PostingDoc>& postings);
@@ -143,6 +153,8 @@ class Crawler {
   FetcherPool pool_;
   std::map<std::string, std::string> labels_;
   std::optional<UrlFilter> filter_;
+  std::unique_ptr<RedisFrontier> redis_;  // shared frontier ("" frontier: null)
+  Clock::time_point next_claim_{};
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -171,6 +183,17 @@ class Crawler {
   Status output_error_;
 };
 
+Status Crawler::LoadHistory() {
+  HAKONE_ASSIGN_OR_RETURN(auto st, db_.Prepare("SELECT url, etag, last_modified, content_hash, links FROM history"));
+  while (true) {
+    HAKONE_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    History h{std::string(st.Text(1)), std::string(st.Text(2)), std::string(st.Text(3)), std::string(st.Text(4))};
+    history_.emplace(std::string(st.Text(0)), std::move(h));
+  }
+  return Status::Ok();
+}
+
 Status Crawler::OpenState() {
   HAKONE_ASSIGN_OR_RETURN(db_, SqliteDb::Open(cfg_.state_path));
   HAKONE_RETURN_IF_ERROR(db_.Exec(
@@ -189,6 +212,20 @@ Status Crawler::OpenState() {
   HAKONE_ASSIGN_OR_RETURN(put_robots_, db_.Prepare(
       "INSERT OR REPLACE INTO robots(origin,status,body,expires_at) VALUES(?1,?3,?2,?4)"));
 
+  if (redis_) {
+    // The frontier lives in Redis (joined in Run()); here only history and robots are local.
+    HAKONE_RETURN_IF_ERROR(LoadHistory());
+    HAKONE_RETURN_IF_ERROR(db_.Exec("BEGIN"));
+    for (const auto& s : cfg_.sitemaps) {
+      auto c = CanonicalUrl(s);
+      if (c.ok()) EnqueueLocked(*c, 0, Kind::kSitemap);
+    }
+    for (const auto& s : cfg_.seeds) {
+      auto c = CanonicalUrl(s);
+      if (c.ok()) EnqueueLocked(*c, 0, Kind::kPage);
+    }
+    return Checkpoint();
+  }
   // An unfinished last run is resumed; otherwise a new run starts from the seeds.
   bool resume = false;
   {
@@ -199,15 +236,7 @@ Status Crawler::OpenState() {
       run_id_ = st.Int(0);
     }
   }
-  {
-    HAKONE_ASSIGN_OR_RETURN(auto st, db_.Prepare("SELECT url, etag, last_modified, content_hash, links FROM history"));
-    while (true) {
-      HAKONE_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) break;
-      History h{std::string(st.Text(1)), std::string(st.Text(2)), std::string(st.Text(3)), std::string(st.Text(4))};
-      history_.emplace(std::string(st.Text(0)), std::move(h));
-    }
-  }
+  HAKONE_RETURN_IF_ERROR(LoadHistory());
   HAKONE_RETURN_IF_ERROR(db_.Exec("BEGIN"));
   if (resume) {
     sum_.resumed = true;
@@ -282,12 +311,34 @@ void Crawler::EnqueueLocked(const std::string& url, int depth, Kind kind, bool f
     return;  // another pod's host
   }
   seen_.insert(url);
-  std::string origin = parts->scheme + "://" + parts->authority;
+  if (redis_) {
+    // Shared frontier: queued in Redis when new to the shared seen-set; a worker leases it.
+    auto added = redis_->Add(url, EncodeFrontierEntry(url, depth, static_cast<int>(kind), chain), front);
+    if (!added.ok()) {
+      FrontierFailed(added.status());
+    } else if (*added) {
+      next_claim_ = Clock::time_point{};
+      cv_.notify_one();
+    }
+    return;
+  }
+  Host* h = HostLocked(parts->scheme + "://" + parts->authority, parts->host);
+  Item it{url, depth, kind, 0, std::move(chain)};
+  if (front) {
+    h->queue.push_front(std::move(it));
+  } else {
+    h->queue.push_back(std::move(it));
+  }
+  StateExec(ins_frontier_, {url}, depth, static_cast<int64_t>(kind));
+  cv_.notify_one();
+}
+
+Host* Crawler::HostLocked(const std::string& origin, const std::string& host) {
   auto& h = hosts_[origin];
   if (!h) {
     h = std::make_unique<Host>();
     h->origin = origin;
-    h->host = parts->host;
+    h->host = host;
     h->min_delay_s = std::chrono::duration<double>(cfg_.delay).count();
     h->delay_s = h->min_delay_s;
     host_order_.push_back(h.get());
@@ -311,17 +362,58 @@ void Crawler::EnqueueLocked(const std::string& url, int depth, Kind kind, bool f
       }
     }
   }
-  Item it{url, depth, kind, 0, std::move(chain)};
-  if (front) {
-    h->queue.push_front(std::move(it));
-  } else {
-    h->queue.push_back(std::move(it));
-  }
-  StateExec(ins_frontier_, {url}, depth, static_cast<int64_t>(kind));
-  cv_.notify_one();
+  return h.get();
 }
 
-void Crawler::Done(const Item& item, int state) { StateExec(upd_frontier_, {item.url}, state); }
+bool Crawler::ClaimLocked(bool* all_empty) {
+  *all_empty = false;
+  auto c = redis_->Claim(std::max(1, cfg_.concurrency));
+  if (!c.ok()) {
+    FrontierFailed(c.status());
+    return false;
+  }
+  if (c->recovered > 0) {
+    log::Info("crawl: requeued in-flight URLs whose lease expired",
+              {L(), {"count", static_cast<long long>(c->recovered)}});
+  }
+  int got = 0;
+  for (auto& e : c->entries) {
+    Item it;
+    int kind = 0;
+    Status s = DecodeFrontierEntry(e, &it.url, &it.depth, &kind, &it.chain);
+    auto parts = s.ok() ? SplitUrl(it.url) : Result<UrlParts>(s);
+    if (!parts.ok()) {
+      log::Warn("crawl: dropping a malformed frontier entry", {L(), {"error", parts.status().ToString()}});
+      FinishLocked(e);
+      continue;
+    }
+    it.kind = static_cast<Kind>(kind);
+    it.token = std::move(e);
+    seen_.insert(it.url);
+    HostLocked(parts->scheme + "://" + parts->authority, parts->host)->queue.push_back(std::move(it));
+    ++got;
+  }
+  *all_empty = c->entries.empty() && c->queued == 0 && c->in_flight == 0;
+  next_claim_ = got == 0 ? Clock::now() + std::chrono::milliseconds(100) : Clock::time_point{};
+  return got > 0;
+}
+
+void Crawler::FinishLocked(const std::string& token) {
+  if (Status s = redis_->Finish(token); !s.ok()) FrontierFailed(s);
+}
+
+void Crawler::FrontierFailed(const Status& s) {
+  if (sum_.fatal.empty()) {
+    sum_.fatal = s.ToString();
+    log::Error("crawl: shared frontier failed; stopping", {L(), {"error", s.ToString()}});
+  }
+  stopping_ = true;
+  cv_.notify_all();
+}
+
+void Crawler::Done(const Item& item, int state) {
+  if (!redis_) StateExec(upd_frontier_, {item.url}, state);  // shared: the worker finishes the lease
+}
 
 void Crawler::CountError(const std::string& kind, const Item& item, const std::string& detail) {
   sum_.errors[kind]++;
@@ -398,7 +490,7 @@ void Crawler::FetchRobots(Host* h, Fetcher& f) {
   (void)now;
 }
 
-void Crawler::FetchItem(Host* h, Item item, Fetcher& f) {
+void Crawler::FetchItem(Host* h, Item item, Fetcher& f, bool* kept) {
   std::vector<std::string> hdrs;
   const History* hist = nullptr;
   {
@@ -430,8 +522,17 @@ void Crawler::FetchItem(Host* h, Item item, Fetcher& f) {
   if (!r.error.empty()) {
     adapt(false);
     bool retryable = r.error == "timeout" || r.error == "connect" || r.error == "protocol";
-    if (retryable && stopping_) return;  // stays pending in the frontier: the next run retries it
-    if (retryable && RetryLocked(h, item, backoff(item))) return;
+    if (retryable && stopping_) {  // stays pending in the frontier: the next run retries it
+      if (redis_) {
+        *kept = true;
+        h->queue.push_front(std::move(item));  // released to the shared queue at the end
+      }
+      return;
+    }
+    if (retryable && RetryLocked(h, item, backoff(item))) {
+      *kept = true;
+      return;
+    }
     CountError(r.error, item, r.error_detail);
     Done(item, 2);
     return;
@@ -444,8 +545,17 @@ void Crawler::FetchItem(Host* h, Item item, Fetcher& f) {
       // the whole host asked us to slow down
       h->next_ok = std::max(h->next_ok, Clock::now() + std::min(wait, cfg_.max_delay));
     }
-    if (stopping_) return;  // stays pending
-    if (RetryLocked(h, item, wait)) return;
+    if (stopping_) {  // stays pending
+      if (redis_) {
+        *kept = true;
+        h->queue.push_front(std::move(item));
+      }
+      return;
+    }
+    if (RetryLocked(h, item, wait)) {
+      *kept = true;
+      return;
+    }
     CountError(r.status == 429 ? "http_429" : "http_5xx", item, "HTTP " + std::to_string(r.status));
     Done(item, 2);
     return;
@@ -607,6 +717,17 @@ void Crawler::Worker() {
         log::Info("crawl: max_duration reached; the next run resumes", {L()});
       }
     }
+    // Shared frontier: lease more when the local queues run low. `claimed_now` / `all_empty`
+    // stay valid for this iteration (mu_ is held until the wait below).
+    bool claimed_now = false, all_empty = false;
+    if (redis_ && !stopping_ && Clock::now() >= next_claim_) {
+      size_t queued = 0;
+      for (Host* h : host_order_) queued += h->queue.size();
+      if (queued < static_cast<size_t>(cfg_.concurrency)) {
+        ClaimLocked(&all_empty);
+        claimed_now = true;
+      }
+    }
     Host* pick = nullptr;
     bool robots_task = false;
     Item item;
@@ -637,6 +758,7 @@ void Crawler::Worker() {
           if (cfg_.obey_robots && parts.ok() && !h->robots.Allowed(parts->path_query)) {
             ++sum_.robots_denied;
             Done(front, 2);
+            if (redis_) FinishLocked(front.token);
             h->queue.pop_front();
             continue;
           }
@@ -661,12 +783,17 @@ void Crawler::Worker() {
       total_active_++;
       pick->next_ok = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(pick->delay_s));
       lk.unlock();
+      std::string token = item.token;
+      bool kept = false;
       if (robots_task) {
         FetchRobots(pick, *fetcher);
       } else {
-        FetchItem(pick, std::move(item), *fetcher);
+        FetchItem(pick, std::move(item), *fetcher, &kept);
       }
       lk.lock();
+      // Shared frontier: the lease ends only now, after the page's links were queued, so no
+      // other process sees an empty frontier while this page's links are still on their way.
+      if (redis_ && !robots_task && !kept) FinishLocked(token);
       pick->active--;
       total_active_--;
       cv_.notify_all();
@@ -676,6 +803,20 @@ void Crawler::Worker() {
       // nothing in flight and nothing left (or stopping): the run is over
       bool empty = true;
       for (Host* h : host_order_) empty = empty && h->queue.empty();
+      if (redis_ && !stopping_ && empty) {
+        // Nothing here; the run is over only when no process has anything queued or in flight.
+        if (!claimed_now && Clock::now() >= next_claim_) {
+          if (ClaimLocked(&all_empty)) continue;
+        }
+        if (!all_empty && !stopping_) {
+          cv_.wait_until(lk, std::min(wake, std::max(next_claim_, Clock::now() + std::chrono::milliseconds(20))));
+          if (finished_) return;
+          continue;
+        }
+        if (all_empty) {
+          if (Status s = redis_->MarkDone(); !s.ok()) FrontierFailed(s);
+        }
+      }
       if (stopping_ || empty) {
         finished_ = true;
         cv_.notify_all();
@@ -724,12 +865,27 @@ CrawlSummary Crawler::Run() {
     }
     outputs_.push_back(std::move(*t));
   }
+  if (!cfg_.frontier.empty()) {
+    auto rf = RedisFrontier::Create(cfg_.frontier, cfg_.frontier_key, cfg_.frontier_lease);
+    if (!rf.ok()) {
+      sum_.fatal = "frontier " + cfg_.frontier + ": " + rf.status().ToString();
+      return sum_;
+    }
+    redis_ = std::move(*rf);
+    auto joined = redis_->Start();
+    if (!joined.ok()) {
+      sum_.fatal = joined.status().ToString();
+      return sum_;
+    }
+    sum_.resumed = *joined;
+  }
   {
     std::lock_guard lk(mu_);
     if (Status s = OpenState(); !s.ok()) {
       sum_.fatal = "state " + cfg_.state_path + ": " + s.ToString();
       return sum_;
     }
+    if (!sum_.fatal.empty()) return sum_;  // the shared frontier failed while seeding
   }
   log::Info("crawl: run started", {L(), {"run_id", static_cast<long long>(run_id_)},
                                    {"resumed", sum_.resumed}, {"hosts", static_cast<long long>(hosts_.size())}});
@@ -748,7 +904,26 @@ CrawlSummary Crawler::Run() {
   if (!output_error_.ok()) sum_.fatal = "output: " + output_error_.ToString();
   // A run that was interrupted or ran out of time stays open so the next one resumes it.
   bool resumable = sum_.interrupted || (sum_.limit_reached && fetches_started_ < cfg_.max_pages);
-  if (!resumable) {
+  if (redis_) {
+    // Leased but not fetched (stop, limits): back to the shared queue for the others / next run.
+    int64_t released = 0;
+    for (Host* h : host_order_) {
+      for (const Item& it : h->queue) {
+        if (it.token.empty()) continue;
+        if (Status s = redis_->Release(it.token); !s.ok()) {
+          if (sum_.fatal.empty()) sum_.fatal = s.ToString();
+          break;
+        }
+        ++released;
+      }
+      h->queue.clear();
+    }
+    if (released) {
+      log::Info("crawl: returned unfetched URLs to the shared frontier",
+                {L(), {"count", static_cast<long long>(released)}});
+    }
+  }
+  if (!resumable && !redis_) {
     auto st = db_.Prepare("UPDATE runs SET finished_at=?1, status=?2 WHERE id=?3");
     if (st.ok()) {
       (void)st->Bind(1, NowUnix());

@@ -28,12 +28,16 @@ struct PageRankOptions {
 
 struct PageRankResult {
   std::vector<double> scores;  // sums to 1
-  int iterations = 0;
-  double delta = 0;            // L1 change of the last iteration
+  int iterations = 0;          // power iterations, or the most Gauss-Seidel sweeps of one component
+  double delta = 0;            // L1 change of the last iteration (sweep)
 };
 
-// Power iteration, pulling along incoming edges (CSR), dangling nodes spread their rank like the
-// teleport vector (as igraph's PRPACK does). Scores match igraph_pagerank / personalized_pagerank.
+// Dangling nodes spread their rank like the teleport vector (as igraph's PRPACK does); scores match
+// igraph_pagerank / personalized_pagerank. Directed graphs where at least half the nodes have no
+// in-links or no out-links (e.g. people -> jobs -> companies) are solved like PRPACK's "sccgs":
+// strongly connected components in topological order, one exact step per acyclic node, Gauss-Seidel
+// sweeps inside cyclic components (personalised: only the nodes reachable from the sources). Other
+// graphs (a giant cyclic component) use parallel power iteration pulling along the incoming CSR.
 PageRankResult PageRank(const Graph& g, const PageRankOptions& opts);
 
 // Same, over a plain CSR (for the benchmark driver): in_off[n+1], in_nbr[], out_deg[n].

@@ -270,6 +270,14 @@ class EsApi : public Component {
     server_->Route("GET", "/metrics", [this](HttpRequest& req) -> asio::awaitable<HttpResponse> {
       co_return co_await OnPool(req, [this](HttpRequest& r) { return Metrics(r); });
     });
+    // Probes (docs/es-api.md): no authentication, they reveal nothing. Liveness is answered on
+    // the I/O thread (the process and its event loop are alive); readiness on the store pool.
+    server_->Route("GET", "/healthz", [this](HttpRequest& req) -> asio::awaitable<HttpResponse> {
+      co_return Finish(req, HttpResponse::Json(200, R"({"status":"ok"})"));
+    });
+    server_->Route("GET", "/readyz", [this](HttpRequest& req) -> asio::awaitable<HttpResponse> {
+      co_return co_await OnPool(req, [this](HttpRequest& r) { return Ready(r); });
+    });
     server_->SetFallback([this](HttpRequest& req) -> asio::awaitable<HttpResponse> {
       co_return co_await OnPool(req, [this](HttpRequest& r) { return Handle(r); });
     });
@@ -575,6 +583,15 @@ class EsApi : public Component {
       log::Error("store: request failed", {{"path", req.path}, {"error", e.what()}});
       return Finish(req, Err(500, "exception", e.what()));
     }
+  }
+
+  // 200 once the store is open and accepting writes; 503 with the reason otherwise (not open
+  // yet / closed, or a write-ahead-log error such as a full disk: EventStore::Writable()).
+  HttpResponse Ready(HttpRequest& req) {
+    Status st = store_ ? store_->Writable() : Status::Unavailable("the store is not open");
+    if (st.ok()) return Finish(req, HttpResponse::Json(200, R"({"status":"ready"})"));
+    log::Warn("store: not ready", {{"reason", st.ToString()}});
+    return Finish(req, HttpResponse::Json(503, json::serialize(json::object{{"status", "not_ready"}, {"reason", st.ToString()}})));
   }
 
   HttpResponse Metrics(HttpRequest& req) {

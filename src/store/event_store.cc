@@ -221,6 +221,11 @@ class Wal {
     return error_;
   }
   const std::string& path() const { return path_; }
+  // The sticky error that makes this log unusable (Ok when appendable).
+  Status error() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return error_;
+  }
 
   static void Frame(std::string_view payload, std::string* out) {
     Put32(out, static_cast<uint32_t>(payload.size()));
@@ -244,7 +249,7 @@ class Wal {
  private:
   std::string path_;
   int fd_ = -1;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   uint64_t written_ = 0, synced_ = 0;
   bool syncing_ = false;
@@ -627,7 +632,55 @@ class EventStoreImpl final : public EventStore {
     if (lock_fd_ >= 0) { ::close(lock_fd_); lock_fd_ = -1; }
   }
 
+  Status Writable() const override {
+    {
+      std::lock_guard<std::mutex> l(bg_mu_);
+      if (closed_) return Status::Unavailable("store: closed");
+    }
+    std::vector<std::shared_ptr<Stream>> all;
+    {
+      std::shared_lock<std::shared_mutex> l(smu_);
+      for (const auto& [n, s] : streams_) all.push_back(s);
+    }
+    for (auto& s : all) {
+      // Never wait behind a write or a flush (a probe has a short timeout): a stream busy now
+      // is evidently being written, and a failure there shows up in write_error_.
+      std::shared_ptr<Wal> wal;
+      {
+        std::unique_lock<std::mutex> l(s->wmu, std::try_to_lock);
+        if (!l.owns_lock()) continue;
+        wal = s->wal;
+      }
+      if (!wal) continue;
+      Status e = wal->error();
+      if (!e.ok()) return e.WithContext("index [" + s->name + "] write-ahead log");
+    }
+    std::lock_guard<std::mutex> l(werr_mu_);
+    if (write_error_.ok()) return write_error_;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_probe_ < std::chrono::seconds(1)) return write_error_;
+    last_probe_ = now;
+    if (TrialWrite().ok()) write_error_ = Status::Ok();
+    return write_error_;
+  }
+
  private:
+  // 64 KiB written and fdatasync'd to <dir>/.write-probe, then removed.
+  Status TrialWrite() const {
+    std::string p = opts_.dir + "/.write-probe";
+    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::FromErrno("open " + p, errno);
+    Status st = WriteAll(fd, std::string(64u << 10, '\0'));
+    if (st.ok() && ::fdatasync(fd) != 0) st = Status::FromErrno("fdatasync " + p, errno);
+    ::close(fd);
+    ::unlink(p.c_str());
+    return st;
+  }
+  void NoteWrite(const Status& st) {
+    std::lock_guard<std::mutex> l(werr_mu_);
+    write_error_ = st;
+  }
+
   std::shared_ptr<Stream> Find(const std::string& name) const {
     std::shared_lock<std::shared_mutex> l(smu_);
     auto it = streams_.find(name);
@@ -654,9 +707,12 @@ class EventStoreImpl final : public EventStore {
   std::map<std::string, std::shared_ptr<Stream>> streams_;
   mutable BlockCache cache_;
   std::thread bg_;
-  std::mutex bg_mu_;
+  mutable std::mutex bg_mu_;
   std::condition_variable bg_cv_;
   bool closed_ = false;
+  mutable std::mutex werr_mu_;
+  mutable Status write_error_;  // the last write's WAL error (Ok after a success): Writable()
+  mutable std::chrono::steady_clock::time_point last_probe_{};
   std::atomic<uint64_t> ingested_docs_{0}, ingested_raw_{0};
   mutable std::atomic<uint64_t> blocks_scanned_{0}, blocks_pruned_{0}, damaged_{0};
 };
@@ -1264,7 +1320,11 @@ Status EventStoreImpl::Write(const std::vector<WriteItem>& items, std::vector<Wr
     Status ss = t.wal->Sync(t.end);
     if (!ss.ok()) batch_status = ss;
   }
-  if (!batch_status.ok()) return batch_status;
+  if (!batch_status.ok()) {
+    NoteWrite(batch_status);
+    return batch_status;
+  }
+  if (!to_sync.empty()) NoteWrite(Status::Ok());
   for (auto& t : to_sync) {
     Stream* s = t.s.get();
     std::lock_guard<std::mutex> wl(s->wmu);

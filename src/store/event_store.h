@@ -302,6 +302,12 @@ class EventStore {
   virtual Result<uint64_t> Count(const std::vector<std::string>& streams, const QueryPtr& query) const = 0;
 
   virtual EventStoreStats stats() const = 0;
+  // Whether the store accepts writes (readiness). Ok while it is open and writable. Unavailable
+  // once closed. After a write failed to reach a write-ahead log (disk full, EFBIG, an fdatasync
+  // error): that error, until a later write succeeds or a 64 KiB trial write + fdatasync in the
+  // store directory does (tried at most once a second). Also an error while a stream's log is
+  // unusable (a failed fdatasync; the next flush rotates it).
+  virtual Status Writable() const = 0;
   // Flushes the head to blocks, syncs, stops the background thread. Idempotent.
   virtual void Close() = 0;
 };

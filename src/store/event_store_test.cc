@@ -1208,6 +1208,43 @@ void DiskFullRun(uint64_t limit_bytes, size_t block_events, int seconds) {
   EXPECT_EQ(CountOf(*s, "full", Match("message", "after")), 1u);
 }
 
+// Writable() (readiness): Ok while open; after a write cannot reach the WAL (EFBIG under a 32 KiB
+// RLIMIT_FSIZE in a forked child, where the 64 KiB trial write fails too) it reports that error;
+// a later successful write clears it; Unavailable once closed. The child's exit code names the
+// first step that went wrong.
+TEST(EventStoreDiskFull, WritableReflectsWalErrors) {
+  TempDir dir;
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl {32u << 10, 32u << 10};
+    if (::setrlimit(RLIMIT_FSIZE, &rl) != 0) ::_exit(20);
+    auto r = EventStore::Open(Opts(dir.path()));
+    if (!r.ok()) ::_exit(21);
+    auto& s = *r;
+    std::vector<WriteResult> res;
+    if (!s->Write({Doc("w", R"({"message":"small"})", "a")}, &res).ok() || !res[0].status.ok()) ::_exit(22);
+    if (!s->Writable().ok()) ::_exit(23);
+    std::string big = R"({"message":")" + std::string(48u << 10, 'x') + R"("})";
+    if (s->Write({Doc("w", big, "big")}, &res).ok()) ::_exit(24);
+    Status w = s->Writable();
+    if (w.ok()) ::_exit(25);
+    if (w.ToString().find("File too large") == std::string::npos) ::_exit(26);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the trial write is retried and fails
+    if (s->Writable().ok()) ::_exit(27);
+    if (!s->Write({Doc("w", R"({"message":"small again"})", "b")}, &res).ok() || !res[0].status.ok()) ::_exit(28);
+    if (!s->Writable().ok()) ::_exit(29);
+    s->Close();
+    if (s->Writable().code() != StatusCode::kUnavailable) ::_exit(30);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "failed step (see the test body): " << WEXITSTATUS(status);
+}
+
 TEST(EventStoreDiskFull, SmallLimitManyFlushes) { DiskFullRun(256 << 10, 50, 3); }
 TEST(EventStoreDiskFull, LargerLimit) { DiskFullRun(1 << 20, 500, 4); }
 

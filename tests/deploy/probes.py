@@ -4,8 +4,10 @@
 Renders the base with `kubectl kustomize`, then for each Deployment starts `hakone <args>` with
 the base's hakone.toml (listen ports remapped to free loopback ports, token files written to a
 temp dir, data under a temp dir) and checks each readiness/liveness/startup probe the way the
-kubelet does: httpGet must answer 200-399, tcpSocket must accept. A probe path that nothing
-serves (a /readyz the binary does not have, an authenticated path) fails here, not in the cluster.
+kubelet does (httpGet without credentials): httpGet must answer 200-399, tcpSocket must accept.
+A probe path that nothing serves (a /readyz the binary does not have, an authenticated path)
+fails here, not in the cluster. hakone-serve must probe httpGet /healthz (liveness) and /readyz
+(readiness).
 
 usage: probes.py REPO_ROOT HAKONE_BINARY
 """
@@ -68,6 +70,19 @@ def check(kind, probe, port_of):
     return False, "unsupported probe %s" % list(probe)
 
 failures = []
+# The store's probes are HTTP (issue 7): liveness /healthz, readiness /readyz, on the ES port. The
+# base's serve.toml configures API tokens, so answering below also proves they need no auth.
+want = {"hakone-serve": {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}}
+for d in deployments:
+    for kind, path in want.get(d["metadata"]["name"], {}).items():
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        got = c.get(kind, {}).get("httpGet", {}).get("path")
+        if got != path:
+            failures.append((d["metadata"]["name"], kind, "expected httpGet %s, found %s" % (path, c.get(kind))))
+            print("probes: %-16s %-15s FAIL expected httpGet %s" % (d["metadata"]["name"], kind, path))
+missing = set(want) - {d["metadata"]["name"] for d in deployments}
+if missing:
+    sys.exit("probes: no Deployment named %s in the rendered base" % ", ".join(sorted(missing)))
 for d in deployments:
     name = d["metadata"]["name"]
     for c in d["spec"]["template"]["spec"]["containers"]:

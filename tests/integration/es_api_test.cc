@@ -351,6 +351,19 @@ TEST(EsAuth, TokensRolesAndLoopback) {
   EXPECT_EQ(es.Call("GET", "/secured/_count", "", {{"Authorization", "Bearer reader-secret-0123456789"}}).json.at("count").to_number<int>(), 1);
   EXPECT_EQ(es.Call("GET", "/metrics", "", {{"Authorization", "Bearer reader-secret-0123456789"}}).status, 200);
   EXPECT_EQ(es.Call("GET", "/metrics").status, 401);
+  // The probes need no credentials even with tokens configured (and ignore bad ones); they
+  // reveal nothing but the status.
+  for (const char* path : {"/healthz", "/readyz"}) {
+    EsReply p = es.Call("GET", path);
+    EXPECT_EQ(p.status, 200) << path << " " << p.body;
+    EXPECT_EQ(p.body.find("secured"), std::string::npos) << p.body;
+    EXPECT_EQ(es.Call("GET", path, "", {{"Authorization", "Bearer wrong-token"}}).status, 200) << path;
+  }
+  EXPECT_EQ(es.Call("GET", "/healthz").json.at("status").as_string(), "ok");
+  EXPECT_EQ(es.Call("GET", "/readyz").json.at("status").as_string(), "ready");
+  // Only the exact probe paths are open: an index named like them is not.
+  EXPECT_EQ(es.Call("GET", "/healthz/_count").status, 401);
+  EXPECT_EQ(es.Call("GET", "/readyz/_search").status, 401);
   es.Stop();
 
   // Without tokens, a non-loopback address is refused with a clear error.
@@ -360,6 +373,36 @@ TEST(EsAuth, TokensRolesAndLoopback) {
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("not a loopback address"), std::string::npos) << out;
   RemoveTree(dir);
+}
+
+// /readyz goes 503 (with the reason) after a write cannot reach the write-ahead log (a full disk,
+// simulated with RLIMIT_FSIZE: files past 32 KiB fail with EFBIG, and so does the 64 KiB trial
+// write readiness retries with), while /healthz stays 200; a later successful write makes it
+// ready again.
+TEST(EsProbes, ReadyzReflectsWriteAheadLogErrors) {
+  EsServer es("", {}, {"/bin/bash", "-c", "trap '' XFSZ; ulimit -f 32; exec \"$0\" \"$@\""});
+  ASSERT_TRUE(es.Start()) << es.Log();
+  EXPECT_EQ(es.Call("GET", "/healthz").status, 200);
+  EXPECT_EQ(es.Call("GET", "/readyz").status, 200);
+  EXPECT_EQ(es.Call("PUT", "/probe/_doc/small", R"({"message":"small"})").status, 201);
+  EXPECT_EQ(es.Call("GET", "/readyz").status, 200);
+  std::string big = R"({"message":")" + std::string(48 << 10, 'x') + R"("})";
+  EsReply w = es.Call("PUT", "/probe/_doc/big", big);
+  EXPECT_GE(w.status, 500) << w.body;
+  EsReply r = es.Call("GET", "/readyz");
+  EXPECT_EQ(r.status, 503) << r.body;
+  ASSERT_TRUE(r.json.is_object()) << r.body;
+  EXPECT_EQ(r.json.at("status").as_string(), "not_ready");
+  EXPECT_NE(r.body.find("too large"), std::string::npos) << r.body;  // EFBIG: "File too large"
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));    // the trial write is retried, and fails too
+  EXPECT_EQ(es.Call("GET", "/readyz").status, 503);
+  EXPECT_EQ(es.Call("GET", "/healthz").status, 200);
+  EXPECT_TRUE(es.Running()) << es.Log();
+  // Space for a small write: it succeeds and the store is ready again.
+  EXPECT_EQ(es.Call("PUT", "/probe/_doc/small2", R"({"message":"small again"})").status, 201);
+  EXPECT_EQ(es.Call("GET", "/readyz").status, 200);
+  EXPECT_EQ(es.Call("GET", "/probe/_count").json.at("count").to_number<int>(), 2);
+  es.Stop();
 }
 
 TEST_F(EsApiTest, MetricsExposed) {
