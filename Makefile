@@ -8,7 +8,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: web es-node-deps all deps build run test test-unit test-integration test-asan test-fuzz bench clean
+.PHONY: web es-node-deps all deps build run test test-unit test-integration test-asan test-fuzz bench image clean
 
 all: build
 
@@ -59,6 +59,11 @@ web: deps
 
 bench: build
 	bash bench/gateway.sh $(BUILD)/hakone
+
+# The container image (deploy/Containerfile) with podman; skipped with a message when podman is
+# not installed (see deploy/scripts/build-image.sh and docs/deploy.md).
+image: web
+	bash deploy/scripts/build-image.sh $(IMAGE_TAG)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -2,6 +2,7 @@
 # Side-by-side benchmark: hakone agent vs rsyslog (imfile -> omfile), in the same run.
 #
 #   bench/agent.sh [path/to/hakone]        (SIZE_MB=256 ROUNDS=2 override)
+#   CASES="file_to_archive tcp_to_blackhole" bench/agent.sh ...   runs only the cases named
 #
 # Cases (each run A B A B, best of ROUNDS):
 #   file_to_archive   file source -> archive (zstd, formatted + raw copies)  vs rsyslog imfile -> omfile
@@ -23,6 +24,8 @@ HAKONE=${1:-build/hakone}
 HAKONE=$(readlink -f "$HAKONE")
 SIZE_MB=${SIZE_MB:-256}
 ROUNDS=${ROUNDS:-2}
+CASES=${CASES:-file_to_archive file_to_store file_to_store_http tcp_to_blackhole regex_parse}
+want() { [[ " $CASES " == *" $1 "* ]]; }
 command -v rsyslogd >/dev/null || { echo "rsyslogd missing: run scripts/install-deps.sh"; exit 1; }
 
 work=$(mktemp -d /tmp/hakone-agent-bench.XXXXXX)
@@ -170,6 +173,7 @@ TCP_MSG_BYTES=$BYTES   # rsyslog's %msg% of each line is the original line (+ th
 echo "== rounds: $ROUNDS (best of) =="
 for r in $(seq "$ROUNDS"); do
   echo "-- round $r"
+  if want file_to_archive; then
   run_hakone file_to_archive "$FILE_SRC
 [agent.sinks.arch]
 type = \"archive\"
@@ -181,15 +185,18 @@ max_age = \"10s\"
 batch_size = 10000" arch
   rm -rf "$work/archive"
   run_rsyslog file_to_archive "$RS_IMFILE"
+  fi
 
+  if want file_to_store; then
   MODE=serve run_hakone file_to_store "$FILE_SRC
 [agent.sinks.st]
 type = \"store\"
 inputs = [\"app\"]
 batch_size = 5000" st
   run_rsyslog file_to_store "$RS_IMFILE"
+  fi
 
-  if [ -n "${STORE_URL:-}" ]; then
+  if [ -n "${STORE_URL:-}" ] && want file_to_store_http; then
     run_hakone file_to_store_http "$FILE_SRC
 [agent.sinks.st]
 type = \"store\"
@@ -198,6 +205,7 @@ url = \"$STORE_URL\"
 batch_size = 5000" st
   fi
 
+  if want tcp_to_blackhole; then
   TCPP=$(free_port)
   run_hakone tcp_to_blackhole "[agent.sources.tcp]
 type = \"syslog\"
@@ -211,7 +219,9 @@ batch_size = 10000" null "for _ in \$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$
   TCPR=$(free_port)
   run_rsyslog tcp_to_blackhole "module(load=\"imtcp\")
 input(type=\"imtcp\" address=\"127.0.0.1\" port=\"$TCPR\")" "for _ in \$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$TCPR) 2>/dev/null && break; sleep 0.05; done; cat $work/input.syslog > /dev/tcp/127.0.0.1/$TCPR"
+  fi
 
+  if want regex_parse; then
   run_hakone regex_parse "$FILE_SRC
 [agent.transforms.re]
 type = \"regex\"
@@ -222,6 +232,7 @@ type = \"blackhole\"
 inputs = [\"re\"]
 format = true
 batch_size = 10000" null
+  fi
 done
 
 echo "== best of $ROUNDS =="

@@ -1,5 +1,6 @@
 // Fuzzes the event store's block reader (store/event_block.h): header, summary (labels + bloom
-// filter), index (columns + postings) and docs sections. The first input byte selects a mode: odd
+// filter), index (columns + front-coded postings + frame table) and docs frames (format 3; 2 is
+// still read). The first input byte selects a mode: odd
 // values recompute every checksum first so that the fuzzer gets past them into the decoders.
 // Arbitrary bytes must give an error, never a crash, a hang or an unbounded allocation.
 #include <cstddef>
@@ -44,13 +45,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   if (h.total_len() != b.size()) return 0;
+  // The index alone (what a query reads first), then each frame on its own (as LoadFrame does,
+  // so that a frame table pointing anywhere is exercised), then the whole-block path.
   EvBlockData d;
-  if (!DecodeEvBlock(b, h, &d).ok()) return 0;
-  for (size_t i = 0; i < d.seqs.size(); ++i) {
-    std::string_view id, src;
-    d.Doc(i, &id, &src);
+  if (!DecodeEvIndex(std::string_view(b).substr(0, h.index_end()), h, &d).ok()) return 0;
+  std::string_view docs = std::string_view(b).substr(h.index_end());
+  for (size_t f = 0; f < d.frames.size(); ++f) {
+    const EvFrameRef& ref = d.frames[f];
+    if (ref.comp_off > docs.size() || ref.comp_len > docs.size() - ref.comp_off) continue;
+    EvFrame fr;
+    if (!DecodeEvFrame(ref, d.frame_dict, docs.substr(ref.comp_off, ref.comp_len), &fr).ok()) continue;
+    for (uint32_t i = 0; i < ref.ndocs; ++i) {
+      std::string_view id, src;
+      fr.Doc(ref.first_doc + i, &id, &src);
+    }
   }
+  for (size_t i = 0; i < d.seqs.size(); ++i) (void)d.FrameOf(i);
+  EvBlockData whole;
+  std::vector<EvFrame> frames;
+  (void)DecodeEvBlock(b, h, &whole, &frames);
   for (size_t i = 0; i < d.token_offsets.size() && i < 64; ++i) (void)d.PostingsAt(i);
   (void)d.Postings("error");
+  for (size_t i = 0; i < d.token_offsets.size() && i < 64; ++i) (void)d.Token(i);
   return 0;
 }

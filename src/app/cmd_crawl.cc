@@ -1,4 +1,6 @@
 // `hakone crawl --config FILE [--once]`: the scheduled crawler (src/crawl, docs/crawl.md).
+#include <malloc.h>
+
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -15,8 +17,11 @@ extern "C" void OnStopSignal(int) { g_stop.store(true); }
 }  // namespace
 
 int RunCrawl(int argc, char** argv) {
+  // A batch process of its own: worker threads share two malloc arenas instead of one each
+  // (glibc's default, 8 per core), which keeps the peak RSS low (bench/RESULTS.md, ## crawl).
+  mallopt(M_ARENA_MAX, 2);
   std::string config_path, state_path, frontier;
-  bool once = false;
+  bool once = false, check = false;
   int64_t max_pages = 0;
   FlagSet f("hakone crawl",
             "A polite, resumable crawler that extracts schema.org JobPostings: robots.txt (RFC 9309),\n"
@@ -30,6 +35,7 @@ int RunCrawl(int argc, char** argv) {
   f.String("frontier", &frontier, "URL",
            "Redis frontier shared by several crawlers, redis://[[user]:password@]host[:port][/db]");
   f.Int("max-pages", &max_pages, "N", "stop after N page fetches (overrides [crawl] max_pages)");
+  f.Bool("check", &check, "only validate the configuration (with flags and HAKONE_CRAWL_* variables); exit 0 when valid");
   f.Epilog(
       "Examples:\n"
       "  hakone crawl --config crawl.toml --once\n"
@@ -62,6 +68,11 @@ int RunCrawl(int argc, char** argv) {
       return 1;
     }
     cc->frontier = frontier;
+  }
+  if (check) {
+    std::printf("crawl: config OK: %zu seeds, %zu sitemaps, frontier %s, shard %d/%d\n", cc->seeds.size(),
+                cc->sitemaps.size(), cc->frontier.empty() ? "state db" : "redis", cc->shard_index, cc->shard_count);
+    return 0;
   }
   struct sigaction sa {};
   sa.sa_handler = OnStopSignal;

@@ -168,7 +168,6 @@ console_url = "http://%CONSOLE%"
 listen = "%CONSOLE%"
 agent = "%AGENT%"
 crawl = "%CRAWL%"
-alerts = "%ALERTS%"
 )";
 
 struct DemoRule {
@@ -512,7 +511,7 @@ int RunDemo(int argc, char** argv) {
            return b && b->find("/login") != std::string::npos && Count(p.store, "audit") > 0;
          }},
         {"an alert fired", [&] {
-           auto b = Get("http://" + p.alerts + "/alerts");
+           auto b = Get("http://" + p.agent + "/alerts");  // the agent's own alert state
            return b && b->find("\"state\":\"firing\"") != std::string::npos;
          }},
         {"a crawl run recorded, postings indexed", [&] { return crawl_raw->finished_runs() > 0 && Count(p.store, "crawl.jobs") > 0; }},

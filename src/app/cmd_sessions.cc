@@ -26,6 +26,7 @@ int RunSessions(int argc, char** argv) {
   f.String("config", &config_path, "FILE", "hakone.toml; its [sessions] section (flags override it)");
   f.String("listen", &ov.listen, "ADDR", "Redis-protocol address (default 127.0.0.1:6380)");
   f.String("memcached", &ov.memcached, "ADDR", "also serve the memcached text protocol here (default: off)");
+  f.String("admin", &ov.admin, "ADDR", "HTTP admin listener: /metrics, /healthz, /readyz (default: off)");
   f.String("durability", &ov.durability, "MODE", "strict (ack after durable commit, default) or async (ack after cache)");
   f.String("durable", &ov.durable, "TYPE", "durable tier: sqlite (default) or postgres");
   f.String("sqlite", &ov.sqlite_path, "PATH", "SQLite file (default <data-dir>/sessions.db)");

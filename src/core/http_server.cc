@@ -108,8 +108,28 @@ struct RouteEntry {
   std::string method;
   std::string pattern;  // exact path, or the prefix without the trailing "/*"
   bool prefix = false;
+  bool wild = false;    // not a prefix, has "*" segments
   HttpServer::Handler handler;
+  HttpServer::StreamHandler stream;  // set for streaming routes (handler is then empty)
+  uint64_t stream_max_body = 0;      // 0: no limit
 };
+
+// Segment-wise match of a pattern with "*" segments (each matches one non-empty segment).
+bool WildMatch(std::string_view pat, std::string_view path) {
+  size_t i = 0, j = 0;
+  for (;;) {
+    if (i == pat.size() || j == path.size()) return i == pat.size() && j == path.size();
+    if (pat[i] != '/' || path[j] != '/') return false;
+    i++;
+    j++;
+    size_t pe = std::min(pat.find('/', i), pat.size());
+    size_t qe = std::min(path.find('/', j), path.size());
+    std::string_view ps = pat.substr(i, pe - i), qs = path.substr(j, qe - j);
+    if (ps == "*" ? qs.empty() : ps != qs) return false;
+    i = pe;
+    j = qe;
+  }
+}
 
 // One accepted connection. Every field is touched only on the connection's strand
 // (stream.get_executor()).
@@ -118,6 +138,68 @@ struct Conn {
   beast::tcp_stream stream;
   bool idle = false;      // waiting for the first byte of a request
   bool stopping = false;  // Stop() was called: close after the current response
+};
+
+// The body of a request on a streaming route: each Read() parses what is buffered or reads
+// from the socket once more, into a 64 KiB buffer (Beast's buffer_body).
+class StreamBody final : public HttpServer::BodyStream {
+ public:
+  StreamBody(beast::tcp_stream& stream, beast::flat_buffer& buf, http::request_parser<http::buffer_body>& parser,
+             std::chrono::seconds idle_timeout, uint64_t limit)
+      : stream_(stream), buf_(buf), p_(parser), idle_(idle_timeout), limit_(limit), chunk_(64 << 10) {}
+
+  asio::awaitable<Result<std::string_view>> Read() override {
+    for (;;) {
+      if (!error_.ok()) co_return error_;
+      if (p_.is_done()) co_return std::string_view();
+      p_.get().body().data = chunk_.data();
+      p_.get().body().size = chunk_.size();
+      stream_.expires_after(idle_);
+      auto [ec, n] = co_await http::async_read_some(stream_, buf_, p_, kTuple);
+      size_t got = chunk_.size() - p_.get().body().size;
+      if (ec && ec != http::error::need_buffer) SetError(ec);
+      if (got > 0) {  // deliver what arrived; an error comes with the next call
+        bytes_ += got;
+        co_return std::string_view(chunk_.data(), got);
+      }
+    }
+  }
+  uint64_t bytes_read() const override { return bytes_; }
+  bool done() const { return error_.ok() && p_.is_done(); }
+  bool over_limit() const { return over_limit_; }
+  bool malformed() const { return error_.code() == StatusCode::kInvalidArgument; }
+
+ private:
+  void SetError(const boost::system::error_code& ec) {
+    if (ec == http::error::body_limit) {
+      over_limit_ = true;
+      error_ = Status::ResourceExhausted("request body larger than " + std::to_string(limit_) + " bytes");
+    } else if (ec == beast::error::timeout) {
+      error_ = Status::Timeout("no request body bytes for " + std::to_string(idle_.count()) + " s (" + std::to_string(bytes_) +
+                               " bytes read)");
+    } else if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == asio::error::eof ||
+               ec == asio::error::connection_reset || ec == asio::error::broken_pipe || ec == asio::error::operation_aborted) {
+      error_ = Status::Cancelled("the client closed the connection before the end of the request body (" + std::to_string(bytes_) +
+                                 " bytes read)");
+    } else if (IsHttpCategory(ec)) {
+      error_ = Status::InvalidArgument("malformed request body: " + ec.message());
+    } else {
+      error_ = Status::Cancelled("reading the request body: " + ec.message());
+    }
+  }
+  static bool IsHttpCategory(const boost::system::error_code& ec) {
+    return ec.category() == http::make_error_code(http::error::bad_method).category();
+  }
+
+  beast::tcp_stream& stream_;
+  beast::flat_buffer& buf_;
+  http::request_parser<http::buffer_body>& p_;
+  std::chrono::seconds idle_;
+  uint64_t limit_;
+  std::vector<char> chunk_;
+  uint64_t bytes_ = 0;
+  bool over_limit_ = false;
+  Status error_;
 };
 
 // Bounded label values: methods outside this set are counted as "OTHER".
@@ -186,27 +268,33 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   }
 
   static bool Matches(const RouteEntry& r, std::string_view path) {
+    if (r.wild) return WildMatch(r.pattern, path);
     if (!r.prefix) return r.pattern == path;
     if (r.pattern == "/") return true;  // "/*"
     return path == r.pattern ||
            (path.size() > r.pattern.size() && path.starts_with(r.pattern) && path[r.pattern.size()] == '/');
   }
 
-  // Finds the handler for a request; sets *status to 404 or 405 (and *allow) when there is none.
-  const Handler* Find(std::string_view method, std::string_view path, int* status, std::string* allow) const {
+  // Finds the route for a request: nullptr with *status 404 or 405 (and *allow) when there is
+  // none (the fallback, if any, then handles it).
+  const RouteEntry* Find(std::string_view method, std::string_view path, int* status, std::string* allow) const {
     auto match = [&](std::string_view m) -> const RouteEntry* {
       const RouteEntry* best = nullptr;
+      const RouteEntry* wild = nullptr;
       for (const auto& r : routes) {
         if ((r.method != "*" && r.method != m) || !Matches(r, path)) continue;
+        if (r.wild) {
+          if (!wild) wild = &r;
+          continue;
+        }
         if (!r.prefix) return &r;
         if (!best || r.pattern.size() > best->pattern.size()) best = &r;
       }
-      return best;
+      return wild ? wild : best;
     };
     const RouteEntry* r = match(method);
     if (!r && method == "HEAD") r = match("GET");
-    if (r) return &r->handler;
-    if (fallback) return &fallback;
+    if (r || fallback) return r;
     *status = 404;
     for (const auto& e : routes) {  // does the path exist for another method?
       if (!Matches(e, path)) continue;
@@ -219,11 +307,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     return nullptr;
   }
 
-  asio::awaitable<HttpResponse> Dispatch(HttpRequest& req) {
-    int status = 404;
-    std::string allow;
-    const Handler* h = Find(req.method, req.path, &status, &allow);
-    if (!h) {
+  // Runs the route's handler (the fallback when route is null; 404/405 when there is none).
+  // body: the request body of a streaming route.
+  asio::awaitable<HttpResponse> Dispatch(HttpRequest& req, const RouteEntry* route, int status, const std::string& allow,
+                                         HttpServer::BodyStream* body) {
+    if (!route && !fallback) {
       HttpResponse r = HttpResponse::Error(status, status == 405 ? "method " + req.method + " not allowed for " + req.path
                                                                   : "no handler for " + req.path);
       if (status == 405) r.headers.emplace_back("Allow", allow);
@@ -231,7 +319,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     }
     std::string method = req.method, path = req.path;  // the handler may move from req
     try {
-      co_return co_await (*h)(req);
+      if (route && route->stream) co_return co_await route->stream(req, *body);
+      co_return co_await (route ? route->handler : fallback)(req);
     } catch (const std::exception& e) {
       log::Error("http handler threw", {{"server", opts.server_name}, {"method", method}, {"path", path}, {"error", e.what()}});
     } catch (...) {
@@ -265,11 +354,41 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     }
     out.keep_alive(keep_alive);
     bool no_body = res.status == 204 || res.status == 304;
+    if (res.body_source && !no_body) {
+      co_return co_await WriteFromSource(c, std::move(out), *res.body_source, head);
+    }
     if (!no_body) out.content_length(res.body.size());
     if (!head && !no_body) out.body() = std::move(res.body);
     c.stream.expires_after(opts.idle_timeout);
     auto [ec, n] = co_await http::async_write(c.stream, out, kTuple);
     co_return ec;
+  }
+
+  // Writes the headers of `out`, then the body read piecewise from `src`.
+  asio::awaitable<boost::system::error_code> WriteFromSource(Conn& c, http::response<http::string_body> out, HttpBodySource& src,
+                                                             bool head) {
+    http::response<http::empty_body> hdr(std::move(out.base()));
+    uint64_t total = src.size();
+    hdr.content_length(total);
+    http::response_serializer<http::empty_body> sr(hdr);
+    c.stream.expires_after(opts.idle_timeout);
+    auto [ec, n] = co_await http::async_write_header(c.stream, sr, kTuple);
+    if (ec || head) co_return ec;
+    std::vector<char> chunk(256 << 10);
+    uint64_t sent = 0;
+    while (sent < total) {
+      auto got = src.Read(chunk.data(), static_cast<size_t>(std::min<uint64_t>(chunk.size(), total - sent)));
+      if (!got.ok() || *got == 0) {
+        log::Error("http response body source failed; closing mid-response",
+                   {{"server", opts.server_name}, {"error", got.ok() ? std::string("short body") : got.status().ToString()}});
+        co_return asio::error::make_error_code(asio::error::broken_pipe);
+      }
+      c.stream.expires_after(opts.idle_timeout);
+      auto [wec, wn] = co_await asio::async_write(c.stream, asio::buffer(chunk.data(), *got), kTuple);
+      if (wec) co_return wec;
+      sent += *got;
+    }
+    co_return boost::system::error_code();
   }
 
   // Closes after an error response or with unread pipelined data: shut down our side, then read
@@ -314,14 +433,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       }
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(std::min<size_t>(opts.max_header_bytes, UINT32_MAX)));
-      parser.body_limit(opts.max_body);
+      parser.body_limit(boost::none);  // checked below, once the route (and so the limit) is known
       stream.expires_after(opts.header_timeout);
       auto [hec, hn] = co_await http::async_read_header(stream, buf, parser, kTuple);
       if (hec) {
         if (hec == http::error::header_limit) {
           co_await ErrorAndClose(*c, 431, "request header too large", 11);
-        } else if (hec == http::error::body_limit) {
-          co_await ErrorAndClose(*c, 413, "request body larger than " + std::to_string(opts.max_body) + " bytes", 11);
         } else if (IsHttpCategory(hec) && hec != http::error::end_of_stream && hec != http::error::partial_message) {
           co_await ErrorAndClose(*c, 400, "malformed request: " + hec.message(), 11);
         }
@@ -333,37 +450,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
         co_await ErrorAndClose(*c, 400, "unsupported HTTP version", 11);
         break;
       }
-      std::string method(parser.get().method_string());
-      if (!parser.is_done()) {
-        auto expect = parser.get()[http::field::expect];
-        if (version == 11 && EqualsIgnoreCase(expect, "100-continue")) {
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          stream.expires_after(opts.idle_timeout);
-          auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
-          if (wec) break;
-        }
-      }
-      bool failed = false;
-      while (!parser.is_done()) {
-        stream.expires_after(opts.idle_timeout);
-        auto [bec, bn] = co_await http::async_read_some(stream, buf, parser, kTuple);
-        if (!bec) continue;
-        failed = true;
-        if (bec == http::error::body_limit) {
-          co_await ErrorAndClose(*c, 413, "request body larger than " + std::to_string(opts.max_body) + " bytes", version);
-        } else if (IsHttpCategory(bec) && bec != http::error::end_of_stream && bec != http::error::partial_message) {
-          co_await ErrorAndClose(*c, 400, "malformed request body: " + bec.message(), version);
-        }
-        break;
-      }
-      if (failed) break;
-      stream.expires_never();
-
-      auto msg = parser.release();
-      bool keep_alive = msg.keep_alive();
+      bool keep_alive = parser.get().keep_alive();
       HttpRequest req;
-      req.method = std::move(method);
-      req.target = std::string(msg.target());
+      req.method = std::string(parser.get().method_string());
+      req.target = std::string(parser.get().target());
       std::string_view target = req.target;
       if (target.starts_with("http://") || target.starts_with("https://")) {  // absolute form
         auto slash = target.find('/', target.find("://") + 3);
@@ -378,16 +468,74 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
         break;
       }
       req.path = std::move(*decoded);
-      req.headers.reserve(std::distance(msg.begin(), msg.end()));
-      for (const auto& f : msg) req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-      req.body = std::move(msg.body());
+      {
+        const auto& fields = parser.get();
+        req.headers.reserve(std::distance(fields.begin(), fields.end()));
+        for (const auto& f : fields) req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+      }
       req.remote = remote;
       bool head = req.method == "HEAD";
+      int miss_status = 404;
+      std::string allow;
+      const RouteEntry* route = Find(req.method, req.path, &miss_status, &allow);
+      bool streaming = route && route->stream;
+      std::optional<uint64_t> limit;
+      if (!streaming) limit = opts.max_body;
+      else if (route->stream_max_body > 0) limit = route->stream_max_body;
+      if (auto cl = parser.content_length(); limit && cl && *cl > *limit) {
+        co_await ErrorAndClose(*c, 413, "request body larger than " + std::to_string(*limit) + " bytes", version);
+        break;
+      }
+      if (limit) parser.body_limit(*limit);
+      if (!parser.is_done()) {
+        auto expect = parser.get()[http::field::expect];
+        if (version == 11 && EqualsIgnoreCase(expect, "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          stream.expires_after(opts.idle_timeout);
+          auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
+          if (wec) break;
+        }
+      }
 
       std::string method_label = req.method;  // the handler may move from req
-      HttpResponse res = co_await Dispatch(req);
+      HttpResponse res;
+      bool body_complete = true;  // false: unread body bytes remain, so the connection closes
+      if (streaming) {
+        http::request_parser<http::buffer_body> sparser(std::move(parser));
+        if (limit) sparser.body_limit(*limit);
+        StreamBody body(stream, buf, sparser, opts.idle_timeout, limit.value_or(0));
+        res = co_await Dispatch(req, route, miss_status, allow, &body);
+        stream.expires_never();
+        if (body.over_limit()) {
+          co_await ErrorAndClose(*c, 413, "request body larger than " + std::to_string(*limit) + " bytes", version);
+          break;
+        }
+        if (body.malformed()) {
+          co_await ErrorAndClose(*c, 400, "malformed request body", version);
+          break;
+        }
+        body_complete = body.done();
+      } else {
+        bool failed = false;
+        while (!parser.is_done()) {
+          stream.expires_after(opts.idle_timeout);
+          auto [bec, bn] = co_await http::async_read_some(stream, buf, parser, kTuple);
+          if (!bec) continue;
+          failed = true;
+          if (bec == http::error::body_limit) {
+            co_await ErrorAndClose(*c, 413, "request body larger than " + std::to_string(opts.max_body) + " bytes", version);
+          } else if (IsHttpCategory(bec) && bec != http::error::end_of_stream && bec != http::error::partial_message) {
+            co_await ErrorAndClose(*c, 400, "malformed request body: " + bec.message(), version);
+          }
+          break;
+        }
+        if (failed) break;
+        stream.expires_never();
+        req.body = std::move(parser.get().body());
+        res = co_await Dispatch(req, route, miss_status, allow, nullptr);
+      }
       int status = res.status >= 200 && res.status <= 999 ? res.status : 500;
-      bool keep = keep_alive && !c->stopping;
+      bool keep = keep_alive && !c->stopping && body_complete;
       for (const auto& [k, v] : res.headers) {
         if (EqualsIgnoreCase(k, "connection") && EqualsIgnoreCase(v, "close")) keep = false;
       }
@@ -395,7 +543,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       Count(method_label, status, start);
       if (wec) break;
       if (!keep) {
-        if (buf.size() > 0) {
+        if (buf.size() > 0 || !body_complete) {
           co_await LingerClose(*c);
         }
         break;
@@ -459,9 +607,16 @@ void HttpServer::Route(std::string method, std::string pattern, Handler handler)
     pattern.resize(pattern.size() - 2);
     if (pattern.empty()) pattern = "/";  // "/*" matches everything
   }
+  e.wild = !e.prefix && pattern.find("/*/") != std::string::npos;
   e.pattern = std::move(pattern);
   e.handler = std::move(handler);
   impl_->routes.push_back(std::move(e));
+}
+
+void HttpServer::StreamRoute(std::string method, std::string pattern, StreamHandler handler, uint64_t max_body) {
+  Route(std::move(method), std::move(pattern), nullptr);
+  impl_->routes.back().stream = std::move(handler);
+  impl_->routes.back().stream_max_body = max_body;
 }
 
 void HttpServer::SetFallback(Handler handler) { impl_->fallback = std::move(handler); }

@@ -11,7 +11,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -53,6 +55,7 @@ class RawConn {
   }
   ~RawConn() { ::close(fd_); }
   bool connected() const { return connected_; }
+  int fd() const { return fd_; }
 
   bool Send(std::string_view s) {
     while (!s.empty()) {
@@ -157,6 +160,52 @@ class HttpServerTest : public ::testing::Test {
       r.headers.emplace_back("X-Evil", "a\r\nInjected: yes");
       co_return r;
     });
+    // Streaming: reads the body piece by piece, optionally pausing once after the first piece
+    // (the `pause_ms` query parameter), and answers with the byte count, a checksum and the largest
+    // piece; a read error is recorded in stream_errors_ and answered as 499.
+    auto stream_handler = [this](HttpRequest& r, HttpServer::BodyStream& body) -> asio::awaitable<HttpResponse> {
+      int pause = std::atoi(r.Param("pause_ms").value_or("0").c_str());
+      uint64_t n = 0, sum = 0;
+      size_t largest = 0, pieces = 0;
+      for (;;) {
+        auto piece = co_await body.Read();
+        if (!piece.ok()) {
+          std::lock_guard lk(stream_mu_);
+          stream_errors_.push_back(piece.status());
+          co_return HttpResponse::Text(499, piece.status().ToString());
+        }
+        if (piece->empty()) break;
+        for (unsigned char ch : *piece) sum = sum * 31 + ch;
+        n += piece->size();
+        largest = std::max(largest, piece->size());
+        pieces++;
+        if (pause > 0 && pieces == 1) co_await Sleep(std::chrono::milliseconds(pause));
+      }
+      EXPECT_EQ(body.bytes_read(), n);
+      co_return HttpResponse::Text(200, "bytes=" + std::to_string(n) + " sum=" + std::to_string(sum) + " largest=" +
+                                            std::to_string(largest) + " body=" + std::to_string(r.body.size()) + " path=" + r.path);
+    };
+    server_->StreamRoute("POST", "/stream", stream_handler, 0);
+    server_->StreamRoute("PUT", "/*/limited", stream_handler, 1000);
+    server_->StreamRoute("POST", "/reject", [](HttpRequest&, HttpServer::BodyStream&) -> asio::awaitable<HttpResponse> {
+      co_return HttpResponse::Error(401, "no credentials");  // without reading the body
+    }, 0);
+    server_->Route("GET", "/big", [](HttpRequest& r) -> asio::awaitable<HttpResponse> {
+      struct Pattern : HttpBodySource {
+        uint64_t total, pos = 0;
+        explicit Pattern(uint64_t t) : total(t) {}
+        uint64_t size() const override { return total; }
+        Result<size_t> Read(char* buf, size_t cap) override {
+          size_t n = static_cast<size_t>(std::min<uint64_t>(cap, total - pos));
+          for (size_t i = 0; i < n; i++) buf[i] = static_cast<char>('a' + (pos + i) % 26);
+          pos += n;
+          return n;
+        }
+      };
+      HttpResponse res = HttpResponse::Text(200, "ignored");
+      res.body_source = std::make_shared<Pattern>(std::stoull(r.Param("n").value_or("0")));
+      co_return res;
+    });
     auto ep = ParseEndpoint("127.0.0.1:0");
     ASSERT_TRUE(ep.ok());
     ASSERT_TRUE(server_->Listen(*ep).ok());
@@ -188,7 +237,22 @@ class HttpServerTest : public ::testing::Test {
   std::thread thread_;
   std::promise<void> done_;
   int port_ = 0;
+  std::mutex stream_mu_;
+  std::vector<Status> stream_errors_;
 };
+
+// The expected "sum=" of the streaming handler for a body.
+uint64_t Checksum(std::string_view b) {
+  uint64_t sum = 0;
+  for (unsigned char ch : b) sum = sum * 31 + ch;
+  return sum;
+}
+
+std::string Body(size_t n) {
+  std::string b(n, 'x');
+  for (size_t i = 0; i < n; i++) b[i] = static_cast<char>('A' + (i * 7 + i / 1000) % 50);
+  return b;
+}
 
 TEST_F(HttpServerTest, RoutesExactPrefixAnd404And405) {
   Start();
@@ -472,6 +536,204 @@ TEST_F(HttpServerTest, IdleTimeoutClosesConnection) {
   RawConn slow(port_);
   ASSERT_TRUE(slow.Send("GET /hello HTTP/1.1\r\nHost: x\r\n"));
   EXPECT_TRUE(slow.PeerClosed());
+}
+
+TEST_F(HttpServerTest, StreamRouteDeliversBodyInPiecesBeyondMaxBody) {
+  Options o;
+  o.max_body = 1024;  // buffered routes only
+  Start(o);
+  std::string body = Body(300000);
+  RawConn c(port_);
+  ASSERT_TRUE(c.Send("POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  std::string want = "bytes=300000 sum=" + std::to_string(Checksum(body));
+  EXPECT_EQ(r->body.substr(0, want.size()), want);
+  EXPECT_NE(r->body.find(" body=0 "), std::string::npos);  // req.body stays empty
+  size_t largest = std::stoul(r->body.substr(r->body.find("largest=") + 8));
+  EXPECT_LE(largest, 64u << 10);
+  EXPECT_GT(largest, 0u);
+  // Keep-alive after a fully read streamed body; chunked framing is removed; pipelined next request.
+  std::string chunked = "POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string whole;
+  for (int i = 0; i < 50; i++) {
+    std::string part = Body(1000 + i * 37);
+    whole += part;
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "%zx", part.size());
+    chunked += std::string(hex) + "\r\n" + part + "\r\n";
+  }
+  chunked += "0\r\n\r\n";
+  ASSERT_TRUE(c.Send(chunked + Get("/hello")));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body.substr(0, r->body.find(" largest")),
+            "bytes=" + std::to_string(whole.size()) + " sum=" + std::to_string(Checksum(whole)));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello world");
+  // The buffered limit still holds for ordinary routes on the same server.
+  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1025\r\n\r\n"));
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 413);
+  // An empty streamed body.
+  RawConn e(port_);
+  ASSERT_TRUE(e.Send("POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+  r = e.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body.substr(0, 14), "bytes=0 sum=0 ");
+}
+
+TEST_F(HttpServerTest, StreamRouteLimitWildcardAndMalformedChunks) {
+  Start();
+  {
+    // "/*/limited" matches one segment; the route's own limit (1000) applies.
+    RawConn c(port_);
+    ASSERT_TRUE(c.Send("PUT /abc/limited HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + Body(1000)));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_NE(r->body.find("path=/abc/limited"), std::string::npos);
+    // Declared length over the limit: 413 before the handler runs.
+    ASSERT_TRUE(c.Send("PUT /abc/limited HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n"));
+    r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 413);
+    EXPECT_TRUE(c.PeerClosed());
+  }
+  for (std::string path : {"/limited", "/a/b/limited", "//limited"}) {
+    RawConn c(port_);
+    ASSERT_TRUE(c.Send("PUT " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 404) << path;
+  }
+  {
+    // Chunked growing past the limit: the handler's read fails and the client gets 413.
+    RawConn c(port_);
+    std::string part(600, 'p');
+    ASSERT_TRUE(c.Send("PUT /x/limited HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n" + part + "\r\n258\r\n" +
+                       part + "\r\n0\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 413);
+    EXPECT_TRUE(c.PeerClosed());
+  }
+  {
+    // Malformed chunk size in the middle of the body: 400, connection closed.
+    RawConn c(port_);
+    ASSERT_TRUE(c.Send("POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n"));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 400);
+    EXPECT_TRUE(c.PeerClosed());
+  }
+  std::lock_guard lk(stream_mu_);
+  ASSERT_EQ(stream_errors_.size(), 2u);
+  EXPECT_EQ(stream_errors_[0].code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(stream_errors_[1].code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(HttpServerTest, StreamRouteClientDisconnectAndEarlyAnswer) {
+  Start();
+  {
+    // The client goes away after half its declared body: the handler's read fails with
+    // Cancelled; the server stays healthy.
+    RawConn c(port_);
+    ASSERT_TRUE(c.Send("POST /stream HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n" + Body(100000)));
+  }
+  {
+    // Chunked, cut inside a chunk.
+    RawConn c(port_);
+    ASSERT_TRUE(c.Send("POST /stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n" + Body(100)));
+  }
+  for (int i = 0; i < 100; i++) {
+    {
+      std::lock_guard lk(stream_mu_);
+      if (stream_errors_.size() == 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  {
+    std::lock_guard lk(stream_mu_);
+    ASSERT_EQ(stream_errors_.size(), 2u);
+    for (const auto& st : stream_errors_) {
+      EXPECT_EQ(st.code(), StatusCode::kCancelled) << st.ToString();
+      EXPECT_NE(st.message().find("before the end of the request body"), std::string::npos) << st.ToString();
+    }
+  }
+  RawConn h(port_);
+  ASSERT_TRUE(h.Send(Get("/hello")));
+  EXPECT_EQ(h.Read().value_or(RawConn::Resp{}).body, "hello world");
+  {
+    // A handler that answers without reading the body: the client reads the answer, then the
+    // server closes (the unread body cannot be skipped safely).
+    RawConn c(port_);
+    ASSERT_TRUE(c.Send("POST /reject HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + Body(100000)));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(r->Header("connection"), "close");
+    EXPECT_TRUE(c.PeerClosed());
+  }
+}
+
+TEST_F(HttpServerTest, StreamRouteBackpressureHoldsTheClient) {
+  Start();
+  // The handler pauses 2 s after its first piece; a client trying to send 64 MiB meanwhile gets
+  // stuck in send() once the kernel buffers are full, instead of the server buffering the body.
+  // Then the handler drains the rest and sees every byte.
+  constexpr size_t kTotal = 64u << 20;
+  std::string block = Body(1 << 20);
+  RawConn c(port_);
+  ASSERT_TRUE(c.Send("POST /stream?pause_ms=2000 HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(kTotal) + "\r\n\r\n"));
+  std::atomic<size_t> sent{0};
+  std::thread sender([&] {
+    while (sent < kTotal) {
+      if (!c.Send(block)) return;
+      sent += block.size();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  size_t during_pause = sent.load();
+  sender.join();
+  EXPECT_LT(during_pause, 32u << 20) << "the server read the body faster than its handler consumed it";
+  EXPECT_EQ(sent.load(), kTotal);
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  uint64_t sum = 0;
+  for (size_t i = 0; i < kTotal / block.size(); i++) {
+    for (unsigned char ch : block) sum = sum * 31 + ch;
+  }
+  EXPECT_EQ(r->body.substr(0, r->body.find(" largest")), "bytes=" + std::to_string(kTotal) + " sum=" + std::to_string(sum));
+}
+
+TEST_F(HttpServerTest, BodySourceResponse) {
+  Start();
+  RawConn c(port_);
+  ASSERT_TRUE(c.Send(Get("/big?n=3000000") + Get("/big?n=0") + Get("/hello")));
+  auto r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  ASSERT_EQ(r->body.size(), 3000000u);
+  bool ok = true;
+  for (size_t i = 0; i < r->body.size(); i++) ok = ok && r->body[i] == static_cast<char>('a' + i % 26);
+  EXPECT_TRUE(ok);
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("content-length"), "0");
+  r = c.Read();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->body, "hello world");
+  RawConn h(port_);
+  ASSERT_TRUE(h.Send("HEAD /big?n=5000 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  r = h.Read(true);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->Header("content-length"), "5000");
+  ASSERT_TRUE(h.Send(Get("/hello")));
+  EXPECT_EQ(h.Read().value_or(RawConn::Resp{}).body, "hello world");
 }
 
 TEST(HttpTypes, ErrorJsonEscapesAndParams) {

@@ -3,11 +3,15 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "core/status.h"
 
 namespace hakone {
 
@@ -29,6 +33,18 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> Params() const;
 };
 
+// A response body produced piecewise after the headers are sent, for bodies too large to hold
+// in memory (HttpResponse::body_source). Read runs on the connection's strand.
+class HttpBodySource {
+ public:
+  virtual ~HttpBodySource() = default;
+  // Total bytes; sent as Content-Length, so Read must produce exactly this many.
+  virtual uint64_t size() const = 0;
+  // Copies the next bytes of the body (at most `cap`) to `buf`; returns how many (0 only at the
+  // end). An error (or a short body) closes the connection mid-response.
+  virtual Result<size_t> Read(char* buf, size_t cap) = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";  // empty: no Content-Type header
@@ -36,6 +52,7 @@ struct HttpResponse {
   // "Connection: close" makes the server close the connection after this response.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  std::shared_ptr<HttpBodySource> body_source;  // when set, sent instead of `body`
 
   static HttpResponse Json(int status, std::string body);
   // text/plain; charset=utf-8

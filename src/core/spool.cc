@@ -687,10 +687,16 @@ struct SpoolCore {
                        {{"spool", opts.name}, {"error", st.ToString()}});
           }
         }
+        // Keep a few buffers for reuse, bounded in total by max_pending_bytes (their peak use):
+        // memory held idle stays below what the pending data itself may take.
+        size_t spare_bytes = 0;
+        for (auto& sp : spare) spare_bytes += sp.capacity();
         for (auto& c : batch) {
-          if (c.data.capacity() <= kMaxSpareCapacity && spare.size() < kMaxSpares) {
+          size_t cap = c.data.capacity();
+          if (cap <= kMaxSpareCapacity && spare.size() < kMaxSpares && spare_bytes + cap <= opts.max_pending_bytes) {
             c.data.clear();
             spare.push_back(std::move(c.data));
+            spare_bytes += cap;
           }
         }
         batch.clear();
@@ -1143,9 +1149,22 @@ Result<std::unique_ptr<SpoolReader>> Spool::OpenReader(const std::string& consum
 
 Result<std::vector<SpoolRecord>> SpoolReader::Read(size_t max_records, size_t max_bytes,
                                                    std::chrono::milliseconds wait) {
+  std::vector<SpoolRecord> out;
+  auto n = ReadEach(max_records, max_bytes, wait, [&out](uint64_t seq, std::string_view payload) {
+    SpoolRecord rec;
+    rec.seq = seq;
+    rec.payload.assign(payload);
+    out.push_back(std::move(rec));
+  });
+  if (!n.ok()) return n.status();
+  return out;
+}
+
+Result<size_t> SpoolReader::ReadEach(size_t max_records, size_t max_bytes, std::chrono::milliseconds wait,
+                                     const std::function<void(uint64_t, std::string_view)>& fn) {
   Impl& r = *impl_;
   SpoolCore& c = *r.core;
-  std::vector<SpoolRecord> out;
+  size_t count = 0;
   uint64_t durable;
   {
     std::unique_lock lk(c.mu);
@@ -1156,13 +1175,16 @@ Result<std::vector<SpoolRecord>> SpoolReader::Read(size_t max_records, size_t ma
     if (c.stop || c.closed) return Status::Unavailable("spool " + c.opts.name + " is closed");
     durable = c.durable_seq;
   }
-  if (max_records == 0 || durable <= r.pos) return out;
+  if (max_records == 0 || durable <= r.pos) return count;
   size_t bytes = 0;
   uint64_t missing_seg = 0;
-  while (out.size() < max_records && (out.empty() || bytes < max_bytes) && r.pos < durable) {
+  // The current segment's bounds, refreshed under the lock only when the segment changes or its
+  // cached readable limit is reached (limits only grow, so a cached one is safe to read up to).
+  bool have_seg = false;
+  uint64_t seg_first = 0, limit = 0, next_first = 0;
+  while (count < max_records && (count == 0 || bytes < max_bytes) && r.pos < durable) {
     uint64_t want = r.pos + 1;
-    uint64_t seg_first, limit, next_first;
-    {
+    if (!have_seg || r.fd < 0 || r.seg_first != seg_first || r.offset + kSpoolRecordHeaderBytes > limit) {
       std::lock_guard lk(c.mu);
       if (c.segs.empty()) break;
       if (want < c.segs.front().first_seq) {
@@ -1179,6 +1201,7 @@ Result<std::vector<SpoolRecord>> SpoolReader::Read(size_t max_records, size_t ma
       seg_first = s.first_seq;
       limit = std::min(s.durable_bytes, s.limit);
       next_first = static_cast<size_t>(i) + 1 < c.segs.size() ? c.segs[static_cast<size_t>(i) + 1].first_seq : 0;
+      have_seg = true;
     }
     if (r.fd < 0 || r.seg_first != seg_first) {
       r.CloseSegment();
@@ -1233,6 +1256,7 @@ Result<std::vector<SpoolRecord>> SpoolReader::Read(size_t max_records, size_t ma
       log::Error("spool: corrupt record while reading, skipping the rest of the segment",
                  {{"spool", c.opts.name}, {"segment", c.SegPath(seg_first)}, {"offset", r.offset}});
       std::lock_guard lk(c.mu);
+      have_seg = false;
       int i = c.FindSegLocked(seg_first);
       if (i >= 0 && c.segs[static_cast<size_t>(i)].first_seq == seg_first) {
         auto& s = c.segs[static_cast<size_t>(i)];
@@ -1246,14 +1270,12 @@ Result<std::vector<SpoolRecord>> SpoolReader::Read(size_t max_records, size_t ma
     if (seq > durable) break;
     r.offset = rec_end;
     if (seq < want) continue;  // positioning inside the segment
-    SpoolRecord rec;
-    rec.seq = seq;
-    rec.payload.assign(payload, len);
-    out.push_back(std::move(rec));
-    bytes += len;
     r.pos = seq;
+    count++;
+    bytes += len;
+    fn(seq, std::string_view(payload, len));
   }
-  return out;
+  return count;
 }
 
 Status SpoolReader::Commit(uint64_t seq) {

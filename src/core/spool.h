@@ -177,6 +177,11 @@ class SpoolReader {
   // An empty vector on timeout. Records dropped (kDropOldest) or lost to corruption are skipped:
   // seqs can jump. Errors: Unavailable once the spool is closed, IOError.
   Result<std::vector<SpoolRecord>> Read(size_t max_records, size_t max_bytes, std::chrono::milliseconds wait);
+  // Read() without the copies: calls fn(seq, payload) for each record, in order, with a view
+  // into the reader's buffer that is valid only during the call; returns how many. fn must not
+  // call back into this reader. Same waiting, limits and errors as Read().
+  Result<size_t> ReadEach(size_t max_records, size_t max_bytes, std::chrono::milliseconds wait,
+                          const std::function<void(uint64_t seq, std::string_view payload)>& fn);
   // Durably records that this consumer handled every record <= seq (a small file written
   // atomically with two fsyncs: batch your commits). Segments every consumer has passed are then
   // deleted. seq below committed() is a no-op; beyond what Read returned is InvalidArgument.

@@ -192,6 +192,40 @@ TEST(Spool, AppendReadCommitAcrossReopen) {
   }
 }
 
+// ReadEach hands out views (no copies) with the same records, limits and position as Read.
+TEST(Spool, ReadEachMatchesRead) {
+  TempDir d;
+  auto o = Opts(d.path());
+  o.segment_bytes = 4096;  // several segments
+  auto s = MustOpen(o);
+  ASSERT_TRUE(s);
+  auto a = MustReader(*s, "copying");
+  auto b = MustReader(*s, "viewing");
+  AppendN(*s, 300);
+  ASSERT_TRUE(s->Sync().ok());
+  std::vector<SpoolRecord> viewed;
+  while (true) {
+    auto n = b->ReadEach(7, 1 << 20, 0ms, [&](uint64_t seq, std::string_view p) {
+      viewed.push_back(SpoolRecord{seq, std::string(p)});
+    });
+    ASSERT_TRUE(n.ok());
+    if (*n == 0) break;
+    EXPECT_LE(*n, 7u);
+    EXPECT_EQ(b->position(), viewed.back().seq);
+  }
+  CheckRecords(viewed, 1, 300);
+  CheckRecords(ReadAll(*a), 1, 300);
+  // Waits for records appended later, then returns them.
+  AppendN(*s, 1);
+  viewed.clear();
+  auto n = b->ReadEach(10, 1 << 20, 2000ms, [&](uint64_t seq, std::string_view p) {
+    viewed.push_back(SpoolRecord{seq, std::string(p)});
+  });
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1u);
+  CheckRecords(viewed, 301, 301);
+}
+
 TEST(Spool, SequenceContinuesAfterRestart) {
   TempDir d;
   auto o = Opts(d.path());

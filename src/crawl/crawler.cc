@@ -9,7 +9,10 @@
 #include <cstdlib>
 #include <ctime>
 #include <deque>
+#include <functional>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -105,6 +108,51 @@ struct History {
   std::string etag, last_modified, content_hash, links;  // links: '\n'-joined canonical URLs
 };
 
+// A set of 64-bit hashes in one open-addressing table (~16 bytes per entry at the load kept
+// here, instead of a heap string and a node each): the URLs seen in this run (two URLs whose
+// hashes collide, p ~ n^2 / 2^65 = ~3e-8 for a million URLs, would be taken as one) and the
+// content hashes of the bodies fetched (dedupe).
+class SeenSet {
+ public:
+  static uint64_t Key(std::string_view url) {
+    uint64_t k = std::hash<std::string_view>{}(url);
+    return k == 0 ? 1 : k;  // 0 marks an empty slot
+  }
+  // True when `key` was not in the set yet.
+  bool Insert(uint64_t key) {
+    if ((size_ + 1) * 2 > slots_.size()) Grow();
+    size_t i = Slot(key);
+    if (slots_[i] == key) return false;
+    slots_[i] = key;
+    ++size_;
+    return true;
+  }
+  bool Contains(uint64_t key) const { return !slots_.empty() && slots_[Slot(key)] == key; }
+  size_t size() const { return size_; }
+
+ private:
+  size_t Slot(uint64_t key) const {
+    size_t mask = slots_.size() - 1;
+    size_t i = static_cast<size_t>(key * 0x9E3779B97F4A7C15ull) & mask;
+    while (slots_[i] != 0 && slots_[i] != key) i = (i + 1) & mask;
+    return i;
+  }
+  void Grow() {
+    std::vector<uint64_t> old(std::max<size_t>(1024, slots_.size() * 2), 0);
+    old.swap(slots_);
+    for (uint64_t k : old) {
+      if (k != 0) slots_[Slot(k)] = k;
+    }
+  }
+  std::vector<uint64_t> slots_;
+  size_t size_ = 0;
+};
+
+// In-memory frontier window: at most this many items wait in the host queues; the rest of the
+// frontier waits in the state db (state 0 rows) and is read back in insertion order.
+constexpr size_t kMaxQueued = 1024;
+constexpr int64_t kRefillBatch = 512;
+
 log::Field LabelsField(const std::map<std::string, std::string>& labels) {
   log::Field f("logging.googleapis.com/labels", "");
   json::object o;
@@ -126,10 +174,14 @@ class Crawler {
  private:
   log::Field L() const { return LabelsField(labels_); }
   Status OpenState();
-  Status LoadHistory();  // fetch history (validators, content hashes) from the state db
+  // The fetch history row of `url` (validators, content hash, links), if any. REQUIRES mu_.
+  std::optional<History> HistoryLocked(const std::string& url);
+  // Moves spilled frontier rows (state db) into the host queues. REQUIRES mu_.
+  void RefillLocked();
+  void PushLocked(Host* h, Item item, bool front);  // REQUIRES mu_
   Status Checkpoint();  // commits the open state transaction
-  void StateExec(SqliteStmt& st, std::initializer_list<std::string_view> params, int64_t i1 = INT64_MIN,
-                 int64_t i2 = INT64_MIN);
+  bool StateExec(SqliteStmt& st, std::initializer_list<std::string_view> params, int64_t i1 = INT64_MIN,
+                 int64_t i2 = INT64_MIN);  // false (logged) when the write failed
   // Enqueues a canonical URL if new, in this shard and allowed by the filters. REQUIRES mu_.
   void EnqueueLocked(const std::string& url, int depth, Kind kind, bool front = false,
                      std::vector<std::string> chain = {});
@@ -161,9 +213,15 @@ class Crawler {
   std::unordered_map<std::string, std::unique_ptr<Host>> hosts_;
   std::vector<Host*> host_order_;
   size_t rr_ = 0;
-  std::unordered_set<std::string> seen_;
-  std::unordered_map<std::string, History> history_;
-  std::unordered_set<std::string> run_hashes_;
+  SeenSet seen_;                              // canonical URLs queued in this run
+  SeenSet run_hashes_;                        // first 64 bits of the SHA-256 of each body
+  size_t mem_queued_ = 0;                     // items in the host queues
+  // Frontier spill (embedded frontier only): while spill_, new items stay in the state db only;
+  // RefillLocked reads rows after spill_cursor_ (rowid) back. spill_skip_: rows queued in
+  // memory anyway while spilling (redirect hops, which carry their chain).
+  bool spill_ = false;
+  int64_t spill_cursor_ = 0;
+  std::unordered_set<int64_t> spill_skip_;
   int total_active_ = 0;
   int64_t fetches_started_ = 0;
   bool stopping_ = false, finished_ = false;
@@ -172,7 +230,7 @@ class Crawler {
 
   // state (guarded by mu_)
   SqliteDb db_;
-  SqliteStmt ins_frontier_, upd_frontier_, put_history_, put_robots_;
+  SqliteStmt ins_frontier_, upd_frontier_, put_history_, put_robots_, get_history_, refill_;
   int64_t run_id_ = 0;
   int pending_ops_ = 0;
   Clock::time_point last_commit_ = Clock::now();
@@ -183,19 +241,87 @@ class Crawler {
   Status output_error_;
 };
 
-Status Crawler::LoadHistory() {
-  HAKONE_ASSIGN_OR_RETURN(auto st, db_.Prepare("SELECT url, etag, last_modified, content_hash, links FROM history"));
-  while (true) {
-    HAKONE_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    History h{std::string(st.Text(1)), std::string(st.Text(2)), std::string(st.Text(3)), std::string(st.Text(4))};
-    history_.emplace(std::string(st.Text(0)), std::move(h));
+std::optional<History> Crawler::HistoryLocked(const std::string& url) {
+  (void)get_history_.Reset();
+  get_history_.ClearBindings();
+  (void)get_history_.Bind(1, url);
+  auto row = get_history_.Step();
+  if (!row.ok()) {
+    log::Error("crawl: state read failed", {L(), {"error", row.status().ToString()}});
+    return std::nullopt;
   }
-  return Status::Ok();
+  if (!*row) return std::nullopt;
+  History h{std::string(get_history_.Text(0)), std::string(get_history_.Text(1)),
+            std::string(get_history_.Text(2)), std::string(get_history_.Text(3))};
+  (void)get_history_.Reset();
+  return h;
+}
+
+void Crawler::PushLocked(Host* h, Item item, bool front) {
+  if (front) {
+    h->queue.push_front(std::move(item));
+  } else {
+    h->queue.push_back(std::move(item));
+  }
+  ++mem_queued_;
+}
+
+void Crawler::RefillLocked() {
+  struct Row {
+    int64_t rowid;
+    std::string url;
+    int depth;
+    int kind;
+  };
+  std::vector<Row> rows;
+  (void)refill_.Reset();
+  refill_.ClearBindings();
+  (void)refill_.Bind(1, spill_cursor_);
+  (void)refill_.Bind(2, kRefillBatch);
+  while (true) {
+    auto row = refill_.Step();
+    if (!row.ok()) {
+      // The rows stay pending in the state db: the next run resumes them.
+      if (sum_.fatal.empty()) sum_.fatal = "state: reading the frontier: " + row.status().ToString();
+      log::Error("crawl: reading the frontier failed; stopping", {L(), {"error", row.status().ToString()}});
+      stopping_ = true;
+      spill_ = false;
+      cv_.notify_all();
+      return;
+    }
+    if (!*row) break;
+    rows.push_back(Row{refill_.Int(0), std::string(refill_.Text(1)), static_cast<int>(refill_.Int(2)),
+                       static_cast<int>(refill_.Int(3))});
+  }
+  (void)refill_.Reset();
+  for (auto& r : rows) {
+    spill_cursor_ = r.rowid;
+    if (spill_skip_.erase(r.rowid)) continue;
+    auto parts = SplitUrl(r.url);
+    Item it{r.url, r.depth, static_cast<Kind>(r.kind), 0, {}, {}};
+    if (!parts.ok()) {
+      Done(it, 2);
+      continue;
+    }
+    if (it.kind == Kind::kPage && !filter_->Check(r.url, parts->host, r.depth).empty()) {
+      ++sum_.filtered;  // a resumed run whose filters changed
+      Done(it, 2);
+      continue;
+    }
+    PushLocked(HostLocked(parts->scheme + "://" + parts->authority, parts->host), std::move(it), false);
+  }
+  if (static_cast<int64_t>(rows.size()) < kRefillBatch) {
+    spill_ = false;  // caught up: new items go to memory again
+    spill_skip_.clear();
+  }
+  if (!rows.empty()) cv_.notify_all();
 }
 
 Status Crawler::OpenState() {
   HAKONE_ASSIGN_OR_RETURN(db_, SqliteDb::Open(cfg_.state_path));
+  // A small page cache: the state db is written append-mostly and read by key (history) or in
+  // rowid order (frontier refill), so a large cache buys little and costs resident memory.
+  HAKONE_RETURN_IF_ERROR(db_.Exec("PRAGMA cache_size=-512"));
   HAKONE_RETURN_IF_ERROR(db_.Exec(
       "CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, started_at INTEGER NOT NULL, finished_at INTEGER,"
       " status TEXT);"
@@ -211,10 +337,13 @@ Status Crawler::OpenState() {
       " VALUES(?1,?6,?2,?3,?4,?5,?7)"));
   HAKONE_ASSIGN_OR_RETURN(put_robots_, db_.Prepare(
       "INSERT OR REPLACE INTO robots(origin,status,body,expires_at) VALUES(?1,?3,?2,?4)"));
+  HAKONE_ASSIGN_OR_RETURN(get_history_, db_.Prepare(
+      "SELECT etag, last_modified, content_hash, links FROM history WHERE url=?1"));
+  HAKONE_ASSIGN_OR_RETURN(refill_, db_.Prepare(
+      "SELECT rowid, url, depth, kind FROM frontier WHERE rowid>?1 AND state=0 ORDER BY rowid LIMIT ?2"));
 
   if (redis_) {
     // The frontier lives in Redis (joined in Run()); here only history and robots are local.
-    HAKONE_RETURN_IF_ERROR(LoadHistory());
     HAKONE_RETURN_IF_ERROR(db_.Exec("BEGIN"));
     for (const auto& s : cfg_.sitemaps) {
       auto c = CanonicalUrl(s);
@@ -236,25 +365,23 @@ Status Crawler::OpenState() {
       run_id_ = st.Int(0);
     }
   }
-  HAKONE_RETURN_IF_ERROR(LoadHistory());
   HAKONE_RETURN_IF_ERROR(db_.Exec("BEGIN"));
   if (resume) {
     sum_.resumed = true;
-    HAKONE_ASSIGN_OR_RETURN(auto st, db_.Prepare("SELECT url, depth, kind, state FROM frontier"));
-    std::vector<Item> pending;
+    // Every known URL is seen; the pending ones are read back in order by RefillLocked.
+    HAKONE_ASSIGN_OR_RETURN(auto st, db_.Prepare("SELECT url, state FROM frontier"));
+    int64_t pending = 0;
     while (true) {
       HAKONE_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
-      std::string url(st.Text(0));
-      seen_.insert(url);
-      if (st.Int(3) == 0) pending.push_back(Item{url, static_cast<int>(st.Int(1)), static_cast<Kind>(st.Int(2))});
+      seen_.Insert(SeenSet::Key(st.Text(0)));
+      if (st.Int(1) == 0) ++pending;
     }
-    for (auto& it : pending) {
-      seen_.erase(it.url);
-      EnqueueLocked(it.url, it.depth, it.kind);
-    }
+    spill_ = true;
+    spill_cursor_ = 0;
+    RefillLocked();
     log::Info("crawl: resuming an unfinished run", {L(), {"run_id", static_cast<long long>(run_id_)},
-                                                     {"pending", static_cast<long long>(pending.size())}});
+                                                     {"pending", static_cast<long long>(pending)}});
   } else {
     HAKONE_RETURN_IF_ERROR(db_.Exec("DELETE FROM frontier"));
     HAKONE_ASSIGN_OR_RETURN(auto st, db_.Prepare("INSERT INTO runs(started_at) VALUES(?1)"));
@@ -281,7 +408,7 @@ Status Crawler::Checkpoint() {
   return db_.Exec("BEGIN");
 }
 
-void Crawler::StateExec(SqliteStmt& st, std::initializer_list<std::string_view> params, int64_t i1, int64_t i2) {
+bool Crawler::StateExec(SqliteStmt& st, std::initializer_list<std::string_view> params, int64_t i1, int64_t i2) {
   (void)st.Reset();
   st.ClearBindings();
   int i = 1;
@@ -293,10 +420,12 @@ void Crawler::StateExec(SqliteStmt& st, std::initializer_list<std::string_view> 
   if (++pending_ops_ >= 1000 || Clock::now() - last_commit_ > std::chrono::seconds(2)) {
     if (Status s = Checkpoint(); !s.ok()) log::Error("crawl: state commit failed", {L(), {"error", s.ToString()}});
   }
+  return r.ok();
 }
 
 void Crawler::EnqueueLocked(const std::string& url, int depth, Kind kind, bool front, std::vector<std::string> chain) {
-  if (seen_.count(url)) return;
+  uint64_t key = SeenSet::Key(url);
+  if (seen_.Contains(key)) return;
   auto parts = SplitUrl(url);
   if (!parts.ok()) return;
   if (kind == Kind::kPage) {
@@ -310,7 +439,7 @@ void Crawler::EnqueueLocked(const std::string& url, int depth, Kind kind, bool f
       static_cast<int>(Fnv1a64(parts->host) % static_cast<uint64_t>(cfg_.shard_count)) != cfg_.shard_index) {
     return;  // another pod's host
   }
-  seen_.insert(url);
+  seen_.Insert(key);
   if (redis_) {
     // Shared frontier: queued in Redis when new to the shared seen-set; a worker leases it.
     auto added = redis_->Add(url, EncodeFrontierEntry(url, depth, static_cast<int>(kind), chain), front);
@@ -322,14 +451,19 @@ void Crawler::EnqueueLocked(const std::string& url, int depth, Kind kind, bool f
     }
     return;
   }
-  Host* h = HostLocked(parts->scheme + "://" + parts->authority, parts->host);
-  Item it{url, depth, kind, 0, std::move(chain)};
-  if (front) {
-    h->queue.push_front(std::move(it));
-  } else {
-    h->queue.push_back(std::move(it));
+  bool stored = StateExec(ins_frontier_, {url}, depth, static_cast<int64_t>(kind));
+  bool plain = !front && chain.empty();
+  if (stored && db_.Changes() > 0 && (spill_ || (plain && mem_queued_ >= kMaxQueued))) {
+    int64_t rowid = db_.LastInsertRowid();
+    if (!spill_) {
+      spill_ = true;  // the window is full: from here on the frontier waits in the state db
+      spill_cursor_ = rowid - 1;
+    }
+    if (plain) return;
+    spill_skip_.insert(rowid);  // a redirect hop: queued in memory with its chain, not refilled
   }
-  StateExec(ins_frontier_, {url}, depth, static_cast<int64_t>(kind));
+  Host* h = HostLocked(parts->scheme + "://" + parts->authority, parts->host);
+  PushLocked(h, Item{url, depth, kind, 0, std::move(chain), {}}, front);
   cv_.notify_one();
 }
 
@@ -389,8 +523,8 @@ bool Crawler::ClaimLocked(bool* all_empty) {
     }
     it.kind = static_cast<Kind>(kind);
     it.token = std::move(e);
-    seen_.insert(it.url);
-    HostLocked(parts->scheme + "://" + parts->authority, parts->host)->queue.push_back(std::move(it));
+    seen_.Insert(SeenSet::Key(it.url));
+    PushLocked(HostLocked(parts->scheme + "://" + parts->authority, parts->host), std::move(it), false);
     ++got;
   }
   *all_empty = c->entries.empty() && c->queued == 0 && c->in_flight == 0;
@@ -427,7 +561,7 @@ bool Crawler::RetryLocked(Host* h, Item item, std::chrono::milliseconds wait) {
   ++sum_.retries;
   wait = std::min(wait, cfg_.max_delay);
   h->next_ok = std::max(h->next_ok, Clock::now() + wait);
-  h->queue.push_front(std::move(item));
+  PushLocked(h, std::move(item), true);
   return true;
 }
 
@@ -492,11 +626,12 @@ void Crawler::FetchRobots(Host* h, Fetcher& f) {
 
 void Crawler::FetchItem(Host* h, Item item, Fetcher& f, bool* kept) {
   std::vector<std::string> hdrs;
-  const History* hist = nullptr;
+  std::optional<History> last;
   {
     std::lock_guard lk(mu_);
-    if (auto it = history_.find(item.url); it != history_.end()) hist = &it->second;
+    last = HistoryLocked(item.url);
   }
+  const History* hist = last ? &*last : nullptr;
   if (hist && item.kind == Kind::kPage) {
     if (!hist->etag.empty()) hdrs.push_back("If-None-Match: " + hist->etag);
     if (!hist->last_modified.empty()) hdrs.push_back("If-Modified-Since: " + hist->last_modified);
@@ -525,7 +660,7 @@ void Crawler::FetchItem(Host* h, Item item, Fetcher& f, bool* kept) {
     if (retryable && stopping_) {  // stays pending in the frontier: the next run retries it
       if (redis_) {
         *kept = true;
-        h->queue.push_front(std::move(item));  // released to the shared queue at the end
+        PushLocked(h, std::move(item), true);  // released to the shared queue at the end
       }
       return;
     }
@@ -548,7 +683,7 @@ void Crawler::FetchItem(Host* h, Item item, Fetcher& f, bool* kept) {
     if (stopping_) {  // stays pending
       if (redis_) {
         *kept = true;
-        h->queue.push_front(std::move(item));
+        PushLocked(h, std::move(item), true);
       }
       return;
     }
@@ -626,7 +761,8 @@ void Crawler::FetchItem(Host* h, Item item, Fetcher& f, bool* kept) {
   bool dup;
   {
     std::lock_guard g(mu_);
-    dup = !run_hashes_.insert(hash).second;
+    uint64_t h64 = std::strtoull(hash.substr(0, 16).c_str(), nullptr, 16);
+    dup = !run_hashes_.Insert(h64 == 0 ? 1 : h64);
   }
   std::vector<std::string> links;
   PageExtract ex;
@@ -680,7 +816,6 @@ void Crawler::FetchItem(Host* h, Item item, Fetcher& f, bool* kept) {
   Done(item, 1);
   History nh{r.Header("etag"), r.Header("last-modified"), hash, joined};
   StateExec(put_history_, {item.url, nh.etag, nh.last_modified, nh.content_hash, nh.links}, r.status, NowUnix());
-  history_[item.url] = std::move(nh);
   if (dup) {
     ++sum_.duplicates;
     return;
@@ -719,6 +854,7 @@ void Crawler::Worker() {
     }
     // Shared frontier: lease more when the local queues run low. `claimed_now` / `all_empty`
     // stay valid for this iteration (mu_ is held until the wait below).
+    if (spill_ && !stopping_ && mem_queued_ < kMaxQueued / 2) RefillLocked();
     bool claimed_now = false, all_empty = false;
     if (redis_ && !stopping_ && Clock::now() >= next_claim_) {
       size_t queued = 0;
@@ -760,6 +896,7 @@ void Crawler::Worker() {
             Done(front, 2);
             if (redis_) FinishLocked(front.token);
             h->queue.pop_front();
+            --mem_queued_;
             continue;
           }
           break;
@@ -774,6 +911,7 @@ void Crawler::Worker() {
         pick = h;
         item = std::move(h->queue.front());
         h->queue.pop_front();
+        --mem_queued_;
         if (item.kind == Kind::kPage) ++fetches_started_;
       }
       rr_ = host_order_.empty() ? 0 : (rr_ + 1) % host_order_.size();
@@ -800,6 +938,7 @@ void Crawler::Worker() {
       continue;
     }
     if (total_active_ == 0 && (stopping_ || !any_work)) {
+      if (spill_ && !stopping_) continue;  // more of the frontier waits in the state db
       // nothing in flight and nothing left (or stopping): the run is over
       bool empty = true;
       for (Host* h : host_order_) empty = empty && h->queue.empty();
@@ -918,6 +1057,7 @@ CrawlSummary Crawler::Run() {
       }
       h->queue.clear();
     }
+    mem_queued_ = 0;
     if (released) {
       log::Info("crawl: returned unfetched URLs to the shared frontier",
                 {L(), {"count", static_cast<long long>(released)}});

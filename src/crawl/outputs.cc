@@ -200,6 +200,7 @@ class SqliteTableOutput : public Output {
   static Result<std::unique_ptr<Output>> Open(const std::string& path) {
     auto out = std::make_unique<SqliteTableOutput>();
     HAKONE_ASSIGN_OR_RETURN(out->db_, SqliteDb::Open(path));
+    HAKONE_RETURN_IF_ERROR(out->db_.Exec("PRAGMA cache_size=-512"));  // upserts by key: a small cache is enough
     HAKONE_RETURN_IF_ERROR(out->db_.Exec(kSchema));
     // SQLite takes ?NNN parameters; $N placeholders also work (named "$1"...), bound by index.
     HAKONE_ASSIGN_OR_RETURN(out->company_, out->db_.Prepare(kUpsertCompany));

@@ -19,6 +19,7 @@
 #include "core/runtime.h"
 #include "core/spool.h"
 #include "core/units.h"
+#include "pipeline/alerts.h"
 #include "pipeline/component.h"
 #include "pipeline/metrics.h"
 
@@ -76,6 +77,7 @@ struct SinkSpec {
 
 struct EnvState {
   EnvConfig cfg;
+  size_t index = 0;  // position among the agent's envs (RouterImpl's per-env buffers)
   std::unique_ptr<Spool> spool;
   ComponentMetrics* m = nullptr;
 };
@@ -87,22 +89,41 @@ class RouterImpl : public Router {
   std::map<std::string, std::string> source_env;  // source → default env
   std::map<std::string, std::string> source_env_field;
 
-  Status Emit(std::vector<Event>& events) override {
-    if (events.empty()) return Status::Ok();
-    // Group by env, keeping order within each env.
-    std::map<EnvState*, std::vector<std::string>> per;
-    for (auto& e : events) {
+  Status Emit(Event* events, size_t n) override {
+    if (n == 0) return Status::Ok();
+    // Encode into one reused buffer per env (records keep their order within each env), then
+    // append each env's records in one AppendBatch: no allocation per record.
+    struct PerEnv {
+      std::string buf;
+      std::vector<size_t> ends;
+      std::vector<std::string_view> views;
+    };
+    thread_local std::vector<PerEnv> per;
+    if (per.size() < envs.size()) per.resize(envs.size());
+    for (auto& pe : per) {
+      pe.buf.clear();
+      pe.ends.clear();
+    }
+    for (size_t i = 0; i < n; i++) {
+      Event& e = events[i];
       ResolveEnv(e);
       auto it = envs.find(e.env);
       if (it == envs.end()) continue;  // cannot happen: ResolveEnv picks a known env
-      auto& v = per[it->second];
-      v.emplace_back();
-      EncodeEvent(e, &v.back());
+      auto& pe = per[it->second->index];
+      EncodeEvent(e, &pe.buf);
+      pe.ends.push_back(pe.buf.size());
     }
-    for (auto& [env, payloads] : per) {
-      std::vector<std::string_view> views(payloads.begin(), payloads.end());
+    for (auto& [name, env] : envs) {
+      auto& pe = per[env->index];
+      if (pe.ends.empty()) continue;
+      pe.views.clear();
+      size_t begin = 0;
+      for (size_t end : pe.ends) {
+        pe.views.emplace_back(pe.buf.data() + begin, end - begin);
+        begin = end;
+      }
       while (true) {
-        auto r = env->spool->AppendBatch(views);
+        auto r = env->spool->AppendBatch(pe.views);
         if (r.ok()) break;
         if (r.status().code() == StatusCode::kResourceExhausted && !stop) {
           env->m->full_waits->Inc();
@@ -110,8 +131,11 @@ class RouterImpl : public Router {
         }
         return r.status();
       }
-      env->m->in->Inc(payloads.size());
+      env->m->in->Inc(pe.ends.size());
     }
+    // A large batch's buffer is not kept (bounded memory per source thread).
+    for (auto& pe : per)
+      if (pe.buf.capacity() > (16u << 20)) pe.buf = std::string();
     return Status::Ok();
   }
 
@@ -150,6 +174,7 @@ class SinkRunner {
              std::map<std::string, std::vector<std::vector<const Transform*>>> paths)
       : spec_(spec), env_(env), sink_(std::move(sink)), paths_(std::move(paths)) {
     m_ = SinkMetrics(spec->name, env->cfg.name);
+    needs_fields_ = sink_->NeedsFields();
   }
 
   Status Open() {
@@ -212,44 +237,16 @@ class SinkRunner {
       auto deadline = std::chrono::steady_clock::now() + spec_->batch_timeout;
       uint64_t batch_last_seq = 0;
       while (batch.size() < spec_->batch_size && !stop_) {
-        auto r = reader_->Read(spec_->batch_size - batch.size(), 8 << 20, wait_ms);
+        auto r = reader_->ReadEach(spec_->batch_size - batch.size(), 8 << 20, wait_ms,
+                                   [&](uint64_t seq, std::string_view payload) { Accept(seq, payload, &batch, &batch_last_seq); });
         if (!r.ok()) {
           if (r.status().code() == StatusCode::kUnavailable) return;
           log::Error("agent: spool read failed", {{"sink", spec_->name}, {"error", r.status().ToString()}});
           std::this_thread::sleep_for(100ms);
           break;
         }
-        for (auto& rec : *r) {
-          batch_last_seq = rec.seq;
-          Event e;
-          if (Status st = DecodeEvent(rec.payload, &e); !st.ok()) {
-            m_->errors->Inc();
-            continue;
-          }
-          e.seq = rec.seq;
-          e.env = env_->cfg.name;
-          if (env_->cfg.retention.count() > 0 && NowNs() - e.ingest_ns > env_->cfg.retention.count()) {
-            m_->dropped->Inc();
-            continue;
-          }
-          auto pit = paths_.find(e.source);
-          if (pit == paths_.end()) continue;  // not routed to this sink
-          m_->in->Inc();
-          for (size_t p = 0; p < pit->second.size(); p++) {
-            Event copy = p + 1 < pit->second.size() ? e : std::move(e);
-            bool keep = true;
-            for (const Transform* t : pit->second[p]) {
-              if (!t->Apply(copy)) {
-                keep = false;
-                break;
-              }
-            }
-            if (keep) batch.push_back(std::move(copy));
-            else m_->filtered->Inc();
-          }
-        }
         if (std::chrono::steady_clock::now() >= deadline) break;
-        if (r->empty() && batch.empty() && batch_last_seq == 0) break;  // idle: tick the sink
+        if (*r == 0 && batch.empty() && batch_last_seq == 0) break;  // idle: tick the sink
       }
       // Deliver with retry and backoff.
       auto delay = spec_->retry_initial;
@@ -257,7 +254,7 @@ class SinkRunner {
       while (!batch.empty()) {
         Status st = sink_->Write(batch);
         if (st.ok()) {
-          batch.clear();
+          Recycle(batch);
           break;
         }
         m_->errors->Inc();
@@ -294,6 +291,72 @@ class SinkRunner {
     commit(true);
   }
 
+  // Decodes one spooled record, applies the transforms of its path(s) and appends the result(s)
+  // to batch. Events are taken from spare_ so that their string buffers are reused.
+  void Accept(uint64_t seq, std::string_view payload, std::vector<Event>* batch, uint64_t* batch_last_seq) {
+    *batch_last_seq = seq;
+    Event e = TakeSpare();
+    if (Status st = DecodeEvent(payload, &e, /*parse_fields=*/false); !st.ok()) {
+      m_->errors->Inc();
+      return;
+    }
+    e.seq = seq;
+    if (e.env != env_->cfg.name) e.env = env_->cfg.name;
+    if (env_->cfg.retention.count() > 0 && NowNs() - e.ingest_ns > env_->cfg.retention.count()) {
+      m_->dropped->Inc();
+      return;
+    }
+    if (last_path_ == nullptr || last_source_ != e.source) {
+      auto pit = paths_.find(e.source);
+      if (pit == paths_.end()) return;  // not routed to this sink
+      last_source_ = e.source;
+      last_path_ = &pit->second;
+      last_path_has_transforms_ = false;
+      for (auto& chain : pit->second)
+        if (!chain.empty()) last_path_has_transforms_ = true;
+    }
+    const auto& chains = *last_path_;
+    if ((needs_fields_ || last_path_has_transforms_) && !e.fields_json.empty()) {
+      if (Status st = MaterializeFields(&e); !st.ok()) {
+        m_->errors->Inc();
+        return;
+      }
+    }
+    m_->in->Inc();
+    auto run = [&](const std::vector<const Transform*>& chain, Event& ev) {
+      for (const Transform* t : chain) {
+        if (!t->Apply(ev)) {
+          m_->filtered->Inc();
+          return;
+        }
+      }
+      batch->push_back(std::move(ev));
+    };
+    for (size_t p = 0; p + 1 < chains.size(); p++) {
+      Event copy = e;
+      run(chains[p], copy);
+    }
+    if (!chains.empty()) run(chains.back(), e);
+  }
+
+  Event TakeSpare() {
+    if (spare_.empty()) return Event();
+    Event e = std::move(spare_.back());
+    spare_.pop_back();
+    return e;
+  }
+  // Keeps the delivered events' buffers for the next batch (bounded: small messages only).
+  void Recycle(std::vector<Event>& batch) {
+    for (auto& e : batch) {
+      if (spare_.size() >= spec_->batch_size) break;
+      // Events that carried parsed fields are freed instead: keeping their strings while the
+      // fields' many small blocks are freed fragments the heap (malloc then walks its bins).
+      if (!e.fields.empty() || e.message.capacity() > (64u << 10)) continue;
+      spare_.push_back(std::move(e));
+    }
+    batch.clear();
+  }
+
   // Removes the events older than the env's retention (by ingest time) from batch.
   size_t DropExpired(std::vector<Event>& batch) const {
     if (env_->cfg.retention.count() <= 0) return 0;
@@ -308,6 +371,11 @@ class SinkRunner {
   std::unique_ptr<Sink> sink_;
   std::map<std::string, std::vector<std::vector<const Transform*>>> paths_;
   std::unique_ptr<SpoolReader> reader_;
+  bool needs_fields_ = true;  // the sink reads Event::fields (else they stay unparsed)
+  std::vector<Event> spare_;  // delivered events whose buffers are reused
+  std::string last_source_;   // paths_ lookup cache: consecutive records mostly share a source
+  const std::vector<std::vector<const Transform*>>* last_path_ = nullptr;
+  bool last_path_has_transforms_ = false;
   ComponentMetrics* m_;
   std::atomic<bool> stop_{false};
   std::thread th_;
@@ -331,6 +399,7 @@ struct Agent::Impl {
   bool started = false;
   std::map<std::string, std::unique_ptr<EnvState>> envs;
   RouterImpl router;
+  AlertBoard alerts;  // slack sinks' rule states, served as GET /alerts
   std::map<std::string, std::unique_ptr<Transform>> built_transforms;
   std::vector<std::unique_ptr<SinkRunner>> runners;
   std::vector<std::pair<std::string, std::unique_ptr<Source>>> running_sources;
@@ -572,11 +641,15 @@ Status Agent::Start() {
     o.flush_interval = std::chrono::duration_cast<std::chrono::milliseconds>(ec2.flush_interval);
     o.fsync = ec2.fsync;
     o.block_timeout = 200ms;
-    o.max_pending_bytes = std::min<uint64_t>(8ull << 20, ec2.quota / 4);
+    // Appended bytes waiting for the flusher: the group commit takes all of them at once, so
+    // 4 MiB keeps the spool far above the pipeline's rate and its buffers (pending + being
+    // written + spares, each at most this) within the agent's memory budget.
+    o.max_pending_bytes = std::min<uint64_t>(4ull << 20, ec2.quota / 4);
     auto sp = Spool::Open(o);
     if (!sp.ok()) return sp.status().WithContext("agent: env " + name);
     st->spool = std::move(*sp);
     st->m = EnvMetrics(name);
+    st->index = I.router.envs.size();
     I.router.envs[name] = st.get();
     I.envs[name] = std::move(st);
   }
@@ -607,14 +680,14 @@ Status Agent::Start() {
   for (auto& k : I.sinks) {
     for (auto& [name, env] : I.envs) {
       if (!k.envs.empty() && !std::count(k.envs.begin(), k.envs.end(), name)) continue;
-      SinkContext sctx{k.name, name, I.instance, I.data_dir, I.deps.store, nullptr};
+      SinkContext sctx{k.name, name, I.instance, I.data_dir, I.deps.store, nullptr, &I.alerts};
       if (!k.dead_letter.empty() && k.dead_letter != "file") {
         const SinkSpec* arch = nullptr;
         for (auto& o : I.sinks)
           if (o.name == k.dead_letter) arch = &o;
         // Its own archive instance: staging under <sink>.dead-letter, objects under
         // {env}/dead-letter/<sink>/dt=.../hour=.../ of the archive's dir or bucket.
-        SinkContext dctx{k.name + ".dead-letter", name, I.instance, I.data_dir, nullptr, nullptr};
+        SinkContext dctx{k.name + ".dead-letter", name, I.instance, I.data_dir, nullptr, nullptr, nullptr};
         sctx.dead_letter = [arch, dctx]() { return arch->cfg->Build(dctx); };
       }
       auto b = k.cfg->Build(sctx);
@@ -652,6 +725,9 @@ Status Agent::Start() {
       HttpResponse r = HttpResponse::Text(200, metrics::Registry::Global().Render());
       r.content_type = "text/plain; version=0.0.4";
       co_return r;
+    });
+    I.admin->Route("GET", "/alerts", [ip](HttpRequest&) -> asio::awaitable<HttpResponse> {
+      co_return HttpResponse::Json(200, ip->alerts.Json(NowNs()));
     });
     I.admin->Route("GET", "/healthz", [ip](HttpRequest&) -> asio::awaitable<HttpResponse> {
       co_return HttpResponse::Json(200, "{\"status\":\"ok\"}");

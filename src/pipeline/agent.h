@@ -43,7 +43,7 @@ class Agent : public Component {
 
   std::string name() const override { return "agent"; }
   // Opens the env spools, builds every component, starts sinks, then sources, then the admin
-  // listener (/metrics, /healthz).
+  // listener (/metrics, /healthz, /alerts: the slack sinks' rule states, see alerts.h).
   Status Start() override;
   // Stops sources (their read records synced, checkpoints committed), then sinks (flushing what
   // they hold), then closes the spools. Blocks until done. Idempotent.

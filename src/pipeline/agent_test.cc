@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -279,6 +280,90 @@ TEST(AgentSinks, SlackThresholdResolvedAbsenceAndPerEnvWebhooks) {
   ASSERT_EQ(HttpFetch("POST", p + "/", {}, "{\"msg\":\"tick\"}\n")->status, 200);
   EXPECT_TRUE(WaitFor([&] { return has(prod_posts, "heartbeat resolved"); }, 10s));
   EXPECT_FALSE(has(dev_posts, "errors:"));  // per env: dev saw no errors
+  (*a)->Stop();
+  fs::remove_all(dir);
+}
+
+// GET /alerts on the admin listener: every rule per env with its state, count, since and samples,
+// and the history of the alerts sent, newest first.
+TEST(AgentSinks, AlertsEndpointServesRuleStatesPerEnv) {
+  std::string dir = TempDir();
+  Receiver hook([&](HttpRequest&) { return HttpResponse::Text(200, "ok"); });
+  auto a = MakeFrom("data_dir = \"" + dir + "\"\n[agent]\nlisten = \"127.0.0.1:0\"\n"
+                    "[agent.sources.p]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\nenv = \"prod\"\n"
+                    "[agent.sources.d]\ntype = \"http\"\naddress = \"127.0.0.1:0\"\nenv = \"dev\"\n"
+                    "[agent.transforms.j]\ntype = \"json\"\ninputs = [\"p\", \"d\"]\n"
+                    "[agent.sinks.alerts]\ntype = \"slack\"\ninputs = [\"j\"]\nwebhook_url = \"" + hook.url() + "/x\"\n"
+                    "samples = 2\n"
+                    "rules = [ { name = \"errors\", query = \"level:error\", threshold = 2, window = \"1200ms\", rate_limit = \"1ms\" },\n"
+                    "          { name = \"panic\", query = \"panic\", window = \"600ms\", rate_limit = \"1ms\" } ]\n");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE((*a)->Start().ok());
+  std::string url = "http://" + (*a)->admin_address() + "/alerts";
+  auto get = [&]() -> boost::json::object {
+    auto r = HttpFetch("GET", url);
+    if (!r.ok() || r->status != 200) return {};
+    boost::system::error_code ec;
+    auto v = boost::json::parse(r->body, ec);
+    return !ec && v.is_object() ? v.as_object() : boost::json::object{};
+  };
+  auto rule = [](const boost::json::object& doc, const std::string& env, const std::string& name) -> boost::json::object {
+    if (!doc.contains("rules")) return {};
+    for (auto& r : doc.at("rules").as_array())
+      if (r.at("env").as_string() == env && r.at("name").as_string() == name) return r.as_object();
+    return {};
+  };
+  // Before anything matched: every rule of every env is listed, state ok.
+  auto doc = get();
+  ASSERT_TRUE(doc.contains("rules")) << boost::json::serialize(doc);
+  EXPECT_EQ(doc.at("rules").as_array().size(), 4u) << boost::json::serialize(doc);  // 2 rules x 2 envs
+  EXPECT_EQ(rule(doc, "dev", "errors").at("state").as_string(), "ok");
+  EXPECT_EQ(rule(doc, "prod", "errors").at("query").as_string(), "level:error");
+  EXPECT_EQ(rule(doc, "prod", "errors").at("threshold").as_int64(), 2);
+  EXPECT_TRUE(doc.at("history").as_array().empty());
+
+  std::string p = "http://" + (*a)->source_address("p");
+  std::string body;
+  for (int i = 0; i < 3; i++) body += "{\"level\":\"error\",\"msg\":\"boom " + std::to_string(i) + "\"}\n";
+  body += "{\"msg\":\"panic: x\"}\n";
+  ASSERT_EQ(HttpFetch("POST", p + "/", {}, body)->status, 200);
+  auto state_of = [&](const std::string& env, const std::string& name) {
+    auto r = rule(get(), env, name);
+    return r.contains("state") ? std::string(r.at("state").as_string()) : std::string();
+  };
+  EXPECT_TRUE(WaitFor([&] { return state_of("prod", "errors") == "firing"; })) << boost::json::serialize(get());
+  doc = get();
+  auto errors = rule(doc, "prod", "errors");
+  EXPECT_EQ(errors.at("count").as_int64(), 3);
+  EXPECT_TRUE(errors.contains("since"));
+  EXPECT_TRUE(errors.contains("last_fired"));
+  auto& samples = errors.at("samples").as_array();
+  ASSERT_EQ(samples.size(), 2u) << boost::json::serialize(errors);  // samples = 2: the last two lines
+  EXPECT_NE(std::string(samples[1].as_string()).find("boom 2"), std::string::npos) << boost::json::serialize(errors);
+  EXPECT_EQ(state_of("dev", "errors"), "ok");  // per env: dev saw nothing
+  EXPECT_TRUE(WaitFor([&] { return state_of("prod", "panic") == "firing"; })) << boost::json::serialize(get());
+
+  // The errors fall out of the 1.2 s window: resolved; the match rule's 600 ms window lapses too.
+  EXPECT_TRUE(WaitFor([&] { return state_of("prod", "errors") == "resolved"; })) << boost::json::serialize(get());
+  EXPECT_TRUE(WaitFor([&] { return state_of("prod", "panic") == "resolved"; })) << boost::json::serialize(get());
+  doc = get();
+  auto& hist = doc.at("history").as_array();
+  ASSERT_GE(hist.size(), 3u) << boost::json::serialize(doc);
+  // Newest first: the errors' resolution comes after its firing.
+  size_t resolved_at = hist.size(), fired_at = hist.size();
+  for (size_t i = 0; i < hist.size(); i++) {
+    auto& h = hist[i].as_object();
+    if (h.at("rule").as_string() != "errors") continue;
+    if (h.at("state").as_string() == "resolved" && resolved_at == hist.size()) resolved_at = i;
+    if (h.at("state").as_string() == "firing" && fired_at == hist.size()) fired_at = i;
+    EXPECT_EQ(h.at("env").as_string(), "prod");
+    EXPECT_TRUE(h.contains("time") && h.contains("text") && h.contains("count"));
+  }
+  EXPECT_LT(resolved_at, fired_at) << boost::json::serialize(doc);
+  // Anything but GET is refused.
+  auto post = HttpFetch("POST", url, {}, "{}");
+  ASSERT_TRUE(post.ok());
+  EXPECT_GE(post->status, 400);
   (*a)->Stop();
   fs::remove_all(dir);
 }

@@ -32,7 +32,9 @@ class Router {
   // Appends events to the spool of each event's env (an unknown env: the source's default env).
   // Not durable yet: call Sync(). Blocks while an env's spool is full and its on_full is block
   // (then ResourceExhausted after the spool's block timeout); Unavailable once stopping.
-  virtual Status Emit(std::vector<Event>& events) = 0;
+  // events[0, n) may be modified (env resolved); the caller keeps them (and may reuse them).
+  virtual Status Emit(Event* events, size_t n) = 0;
+  Status Emit(std::vector<Event>& events) { return Emit(events.data(), events.size()); }
   // Blocks until everything emitted so far (by any caller) is durable in its spool.
   virtual Status Sync() = 0;
   virtual bool stopping() const = 0;
@@ -66,6 +68,7 @@ class Transform {
 };
 
 class Sink;
+class AlertBoard;
 
 struct SinkContext {
   std::string name;      // component name
@@ -79,6 +82,9 @@ struct SinkContext {
   // sink instance of its own (`dead_letter = "<archive sink>"`). Null: dead letters go to the
   // local file under dead_letter_dir. Only elasticsearch and store sinks dead-letter.
   std::function<Result<std::unique_ptr<Sink>>()> dead_letter;
+  // The agent's alert state (GET /alerts): slack sinks register their rules and report the
+  // alerts they send. Null outside an agent (then nothing is reported).
+  AlertBoard* alerts = nullptr;
 };
 
 // One sink instance per (sink, env). Called from one runner thread only.
@@ -94,6 +100,9 @@ class Sink {
   virtual Status Flush(bool force) { return Status::Ok(); }
   // True while some written events are not yet delivered durably (the spool keeps them).
   virtual bool Pending() const { return false; }
+  // False when Write() never looks at Event::fields (a raw archive, a blackhole): the runner then
+  // leaves the spooled fields JSON unparsed (Event::fields_json). Constant for the sink's life.
+  virtual bool NeedsFields() const { return true; }
 };
 
 // --- Configs -------------------------------------------------------------------------------

@@ -20,9 +20,11 @@ struct Event {
   std::string origin;     // where it came from: a file path, a peer address, a command
   std::string message;    // the raw record (one line, or a multiline group)
   boost::json::object fields;  // parsed / set fields (empty until a transform adds some)
-  // Source side only: the fields already serialized as a JSON object, written to the spool by
-  // EncodeEvent as is (sources that build fields in bulk, e.g. syslog, skip the object). Used
-  // only while `fields` is empty; DecodeEvent always fills `fields`.
+  // The fields serialized as a JSON object, used only while `fields` is empty. Source side:
+  // written to the spool by EncodeEvent as is (sources that build fields in bulk, e.g. syslog,
+  // skip the object). Sink side: DecodeEvent(..., parse_fields = false) leaves them here
+  // unparsed; MaterializeFields() moves them into `fields` (sinks and paths that never look at
+  // fields skip the parse).
   std::string fields_json;
   uint64_t seq = 0;       // spool sequence number (sink side only)
 };
@@ -31,7 +33,12 @@ struct Event {
 // [u32 n][fields JSON or empty][message: the rest]. env is not stored: one spool per env.
 void EncodeEvent(const Event& e, std::string* out);
 // Errors: Corruption naming what is wrong (truncated, bad version, bad fields JSON).
-Status DecodeEvent(std::string_view payload, Event* e);
+// parse_fields = false: the fields JSON is not parsed (nor checked) but kept in e->fields_json;
+// e's strings are assigned, not reallocated, so a reused Event keeps its buffers.
+Status DecodeEvent(std::string_view payload, Event* e, bool parse_fields = true);
+// Parses e->fields_json into e->fields (when fields is empty) and clears fields_json. OK when
+// there is nothing to parse. Corruption when the JSON is not an object.
+Status MaterializeFields(Event* e);
 
 // The formatted JSON line of an event (no trailing newline):
 // {"@timestamp":"2026-01-02T03:04:05.678Z","env":..,"source":..,"origin":..,"message":..,<fields>}
@@ -42,6 +49,8 @@ void FormatEventJson(const Event& e, std::string* out);
 void AppendJsonEscapedFast(std::string* out, std::string_view s);
 // "2026-01-02T03:04:05.678Z"
 std::string FormatTimestamp(int64_t ts_ns);
+// Appends FormatTimestamp(ts_ns) to out (no allocation beyond out's growth).
+void AppendTimestamp(std::string* out, int64_t ts_ns);
 int64_t NowNs();
 
 }  // namespace hakone::pipeline

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <climits>
 #include <cstring>
 #include <ctime>
 
@@ -83,10 +84,17 @@ int64_t ToNs(int y, int mo, int d, int h, int mi, int se, int64_t frac_ns, int o
 }
 
 int YearOf(int64_t ns) {
+  // Cached per thread for the current day: syslog sources ask for every line.
+  thread_local int64_t cached_day = INT64_MIN;
+  thread_local int cached_year = 0;
+  int64_t day = ns / 1000000000 / 86400;
+  if (day == cached_day) return cached_year;
   time_t t = static_cast<time_t>(ns / 1000000000);
   struct tm tm;
   gmtime_r(&t, &tm);
-  return tm.tm_year + 1900;
+  cached_day = day;
+  cached_year = tm.tm_year + 1900;
+  return cached_year;
 }
 
 Result<int64_t> ParseRfc3339(std::string_view s) {
@@ -206,7 +214,12 @@ Status ParseLogfmt(std::string_view s, boost::json::object* out) {
 // ---------------------------------------------------------------------------------------------
 
 Status ParseSyslog(std::string_view line, int64_t now_ns, SyslogMessage* m) {
-  *m = SyslogMessage();
+  // Reset field by field: a reused SyslogMessage keeps its string buffers.
+  m->facility = m->severity = -1;
+  m->version = 0;
+  m->ts_ns = 0;
+  for (std::string* f : {&m->timestamp, &m->hostname, &m->appname, &m->procid, &m->msgid, &m->structured_data, &m->message})
+    f->clear();
   std::string_view s = line;
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == '\0')) s.remove_suffix(1);
   if (!s.empty() && s[0] == '<') {
@@ -369,9 +382,13 @@ void SyslogToFieldsJson(const SyslogMessage& m, std::string* out) {
     out->append("\",");
   };
   if (m.facility >= 0) {
-    char buf[64];
-    int len = std::snprintf(buf, sizeof buf, "\"facility\":%d,\"severity\":%d,", m.facility, m.severity);
-    out->append(buf, static_cast<size_t>(len));
+    // facility 0..23, severity 0..7 (ParseSyslog bounds PRI to 191).
+    out->append("\"facility\":");
+    if (m.facility >= 10) out->push_back(static_cast<char>('0' + m.facility / 10 % 10));
+    out->push_back(static_cast<char>('0' + m.facility % 10));
+    out->append(",\"severity\":");
+    out->push_back(static_cast<char>('0' + (m.severity & 7)));
+    out->push_back(',');
     str("level", kSev[m.severity & 7]);
   }
   if (!m.hostname.empty()) str("hostname", m.hostname);

@@ -128,6 +128,16 @@ TEST(EventCodec, FastEscapeMatchesTheReference) {
     }
     cases.push_back(r);
   }
+  // Long plain runs with one byte needing care at every position around the 16-byte steps.
+  for (size_t len : {15u, 16u, 17u, 31u, 32u, 33u, 100u}) {
+    for (size_t at = 0; at < len; at++) {
+      for (char special : {'"', '\\', '\x01', '\x1f', '\x7f', '\xc3', '\xff'}) {
+        std::string c(len, 'a');
+        c[at] = special;
+        cases.push_back(c);
+      }
+    }
+  }
   for (auto& c : cases) {
     std::string want, got = "prefix:";
     log::AppendJsonEscaped(want, c);
@@ -135,6 +145,7 @@ TEST(EventCodec, FastEscapeMatchesTheReference) {
     EXPECT_EQ(got, "prefix:" + want);
   }
 }
+
 
 TEST(SyslogFramer, OctetCountedAndNewline) {
   SyslogFramer f;
@@ -295,6 +306,74 @@ TEST(EventCodec, RoundTripAndCorruption) {
   std::string json;
   FormatEventJson(e, &json);
   EXPECT_EQ(json, R"({"@timestamp":"1970-01-01T00:00:00.123Z","env":"prod","source":"app","origin":"/var/log/x.log","message":"hello\nworld","a":1})");
+}
+
+// Sink side: fields stay unparsed until needed; a reused Event is overwritten completely; bad
+// fields JSON is an error when (and only when) the fields are materialized.
+TEST(EventCodec, LazyFieldsAndReuse) {
+  Event e = Ev("line one", {{"a", 1}, {"s", "x"}});
+  std::string buf;
+  EncodeEvent(e, &buf);
+  Event d = Ev("an older, longer message that the decode must replace", {{"old", true}});
+  d.origin = "old origin";
+  ASSERT_TRUE(DecodeEvent(buf, &d, /*parse_fields=*/false).ok());
+  EXPECT_EQ(d.message, "line one");
+  EXPECT_EQ(d.origin, "");
+  EXPECT_TRUE(d.fields.empty());
+  EXPECT_EQ(d.fields_json, R"({"a":1,"s":"x"})");
+  // Formatting without materializing still shows the fields.
+  std::string lazy_json, eager_json;
+  FormatEventJson(d, &lazy_json);
+  ASSERT_TRUE(MaterializeFields(&d).ok());
+  EXPECT_TRUE(d.fields_json.empty());
+  EXPECT_EQ(d.fields.at("a").as_int64(), 1);
+  FormatEventJson(d, &eager_json);
+  EXPECT_EQ(lazy_json, eager_json);
+  EXPECT_NE(eager_json.find(R"("s":"x")"), std::string::npos) << eager_json;
+  ASSERT_TRUE(MaterializeFields(&d).ok());  // nothing left to parse: a no-op
+  // No fields at all.
+  Event plain = Ev("no fields", {});
+  buf.clear();
+  EncodeEvent(plain, &buf);
+  ASSERT_TRUE(DecodeEvent(buf, &d, false).ok());
+  EXPECT_TRUE(d.fields.empty());
+  EXPECT_TRUE(d.fields_json.empty());
+  ASSERT_TRUE(MaterializeFields(&d).ok());
+  // Malformed fields JSON: decoding lazily succeeds, materializing reports Corruption; eager
+  // decoding reports it at once.
+  for (std::string bad : {"{\"a\":", "[1,2]", "not json", "{\"a\":1}}"}) {
+    Event b;
+    b.message = "m";
+    b.fields_json = bad;
+    buf.clear();
+    EncodeEvent(b, &buf);
+    Event out;
+    ASSERT_TRUE(DecodeEvent(buf, &out, false).ok()) << bad;
+    Status st = MaterializeFields(&out);
+    EXPECT_EQ(st.code(), StatusCode::kCorruption) << bad;
+    EXPECT_FALSE(DecodeEvent(buf, &out, true).ok()) << bad;
+  }
+}
+
+// The formatted line with fields of every kind is valid JSON with the same values; a field
+// named like a built-in key replaces it.
+TEST(EventCodec, FormatWritesEveryFieldKind) {
+  boost::json::object f{{"s", "quote \" nl \n caf\xc3\xa9"}, {"i", -42}, {"u", 18446744073709551615ull},
+                        {"d", 1.5}, {"t", true}, {"n", nullptr}, {"a", boost::json::array{1, "x"}},
+                        {"o", boost::json::object{{"k", "v"}}}, {"message", "replaced"}};
+  Event e = Ev("original", f);
+  e.ts_ns = 1000000000;
+  std::string line;
+  FormatEventJson(e, &line);
+  boost::system::error_code ec;
+  auto v = boost::json::parse(line, ec);
+  ASSERT_FALSE(ec) << line;
+  auto& o = v.as_object();
+  for (auto& kv : f) EXPECT_EQ(o.at(kv.key()), kv.value()) << kv.key() << " in " << line;
+  EXPECT_EQ(o.at("@timestamp").as_string(), "1970-01-01T00:00:01.000Z");
+  EXPECT_EQ(o.at("env").as_string(), "prod");
+  EXPECT_EQ(line.find("original"), std::string::npos) << line;  // message replaced, written once
+  EXPECT_EQ(o.size(), f.size() + 3);  // + @timestamp, env, source
 }
 
 }  // namespace

@@ -9,16 +9,20 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/json.hpp>
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
+#include "core/http_server.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/resp_client.h"
@@ -659,6 +663,7 @@ class SessionsComponent : public Component {
  public:
   explicit SessionsComponent(std::shared_ptr<Shared> sh) : sh_(std::move(sh)) {}
   ~SessionsComponent() override {
+    StopAdmin();
     if (sh_->engine) sh_->engine->Stop();
   }
   std::string name() const override { return "sessions"; }
@@ -725,9 +730,11 @@ class SessionsComponent : public Component {
     sh_->engine->Start();
     HAKONE_RETURN_IF_ERROR(Bind(c.listen, false));
     if (!c.memcached.empty()) HAKONE_RETURN_IF_ERROR(Bind(c.memcached, true));
+    if (!c.admin.empty()) HAKONE_RETURN_IF_ERROR(StartAdmin(c.admin));
     asio::co_spawn(sh_->rt.io(), UpkeepLoop(sh_), asio::detached);
     log::Info("sessions: started", {{"listen", c.listen},
                                      {"memcached", c.memcached},
+                                     {"admin", c.admin},
                                      {"durable", sh_->engine->durable().name()},
                                      {"durability", c.strict ? "strict" : "async"},
                                      {"cache", c.cache_type}});
@@ -736,6 +743,7 @@ class SessionsComponent : public Component {
 
   void Stop() override {
     sh_->stopping = true;
+    StopAdmin();
     std::vector<std::shared_ptr<tcp::acceptor>> accs;
     std::set<std::shared_ptr<tcp::socket>> socks;
     {
@@ -763,6 +771,84 @@ class SessionsComponent : public Component {
   }
 
  private:
+  // The readiness answer: "" when ready, else why not. Blocks (the durable tier's write probe:
+  // up to its busy timeout), so it runs on the admin listener's own thread, never on the
+  // protocol I/O threads.
+  static std::string NotReadyReason(Shared& sh) {
+    if (sh.stopping) return "shutting down";
+    if (!sh.engine) return "not started";
+    if (!sh.engine->durable_writable()) {
+      return "durable tier (" + sh.engine->durable().name() + ") refuses writes: " + sh.engine->durable_error();
+    }
+    if (Status st = sh.engine->durable().Ping(); !st.ok()) {
+      return "durable tier (" + sh.engine->durable().name() + ") cannot be written: " + st.message();
+    }
+    if (sh.redis_tier) {
+      if (std::string err = PingCache(sh); !err.empty()) {
+        return "cache tier (redis " + sh.CacheAddress() + ") is down: " + err;
+      }
+    }
+    return "";
+  }
+
+  // PING through the cache tier client the requests use (its address, password and db), on
+  // the protocol I/O threads; waits here up to cache_timeout (+1 s). "" when it answered.
+  static std::string PingCache(Shared& sh) {
+    std::shared_ptr<RespClient> rc = sh.Cache();
+    if (!rc) return "no master known (Sentinel)";
+    auto done = std::make_shared<std::promise<std::string>>();
+    auto answer = done->get_future();
+    auto timeout = sh.cfg.cache_timeout;
+    asio::co_spawn(
+        sh.rt.io(),
+        [rc, done, timeout]() -> asio::awaitable<void> {
+          std::vector<std::string> cmd{"PING"};
+          auto r = co_await rc->Command(std::move(cmd), timeout);
+          done->set_value(!r.ok() ? r.status().message() : (r->is_error() ? r->str : std::string()));
+        },
+        asio::detached);
+    if (answer.wait_for(timeout + std::chrono::seconds(1)) != std::future_status::ready) return "no answer";
+    return answer.get();
+  }
+
+  Status StartAdmin(const std::string& addr) {
+    HAKONE_ASSIGN_OR_RETURN(auto ep, ParseEndpoint(addr));
+    admin_io_ = std::make_unique<asio::io_context>(1);
+    HttpServer::Options o;
+    o.server_name = "hakone-sessions";
+    o.max_body = 1024;
+    admin_ = std::make_unique<HttpServer>(*admin_io_, o);
+    std::shared_ptr<Shared> sh = sh_;
+    admin_->Route("GET", "/metrics", [](HttpRequest&) -> asio::awaitable<HttpResponse> {
+      HttpResponse r = HttpResponse::Text(200, metrics::Registry::Global().Render());
+      r.content_type = "text/plain; version=0.0.4";
+      co_return r;
+    });
+    admin_->Route("GET", "/healthz", [](HttpRequest&) -> asio::awaitable<HttpResponse> {
+      co_return HttpResponse::Json(200, "{\"status\":\"ok\"}");
+    });
+    admin_->Route("GET", "/readyz", [sh](HttpRequest&) -> asio::awaitable<HttpResponse> {
+      std::string why = NotReadyReason(*sh);
+      if (why.empty()) co_return HttpResponse::Json(200, "{\"status\":\"ready\"}");
+      boost::json::object o;
+      o["status"] = "unavailable";
+      o["reason"] = why;
+      co_return HttpResponse::Json(503, boost::json::serialize(o));
+    });
+    if (Status st = admin_->Listen(ep); !st.ok()) return st.WithContext("sessions: admin listen on " + addr);
+    log::Info("sessions: admin listening", {{"address", FormatEndpoint(admin_->local_endpoint())}});
+    admin_thread_ = std::thread([io = admin_io_.get()] { io->run(); });
+    return Status::Ok();
+  }
+
+  void StopAdmin() {
+    if (!admin_) return;
+    admin_->Stop();
+    admin_io_->stop();
+    if (admin_thread_.joinable()) admin_thread_.join();
+    admin_.reset();
+  }
+
   Status Bind(const std::string& addr, bool memcached) {
     HAKONE_ASSIGN_OR_RETURN(auto ep, ParseEndpoint(addr));
     if (!IsLoopback(ep) && sh_->srv.requirepass.empty() && sh_->srv.users.empty()) {
@@ -788,6 +874,9 @@ class SessionsComponent : public Component {
   }
 
   std::shared_ptr<Shared> sh_;
+  std::unique_ptr<asio::io_context> admin_io_;  // the admin listener's own thread (see NotReadyReason)
+  std::unique_ptr<HttpServer> admin_;
+  std::thread admin_thread_;
 };
 
 }  // namespace
@@ -800,6 +889,7 @@ Result<SessionsConfig> ParseSessionsConfig(const Config& cfg, const SessionsOver
   auto s = cfg.Section("sessions");
   c.listen = s.String("listen", c.listen);
   c.memcached = s.String("memcached", "");
+  c.admin = s.String("admin", "");
   c.requirepass = s.String("requirepass", "");
   std::string pass_file = s.String("requirepass_file", "");
   if (!pass_file.empty()) {
@@ -896,6 +986,11 @@ Result<SessionsConfig> ParseSessionsConfig(const Config& cfg, const SessionsOver
     return Status::InvalidArgument("config: [sessions.durable] url: required for type = \"postgres\"");
   if (!ov.listen.empty()) c.listen = ov.listen;
   if (!ov.memcached.empty()) c.memcached = ov.memcached;
+  if (!ov.admin.empty()) c.admin = ov.admin;
+  if (!c.admin.empty()) {
+    if (auto ep = ParseEndpoint(c.admin); !ep.ok())
+      return Status::InvalidArgument("config: [sessions] admin: " + ep.status().message());
+  }
   if (!c.memcached.empty() && c.cache_type == "redis")
     return Status::InvalidArgument("config: [sessions] memcached: the memcached listener needs the in-process cache tier "
                                    "([sessions.cache] type = \"memory\")");

@@ -34,6 +34,10 @@ struct SessionsUser {
 struct SessionsConfig {
   std::string listen = "127.0.0.1:6380";         // Redis protocol
   std::string memcached;                          // memcached text protocol; "" = off
+  // HTTP admin listener: GET /metrics, /healthz (the process answers), /readyz (200 when the
+  // durable tier takes a write and the configured cache tier answers, else 503 with the
+  // reason). "" = off. Unauthenticated: probes and scrapers call it.
+  std::string admin;
   std::string requirepass;                        // password of the `default` user ("" = none)
   std::vector<SessionsUser> users;                // ACL-style users
   bool strict = true;                             // durability = "strict" | "async"
@@ -62,7 +66,7 @@ struct SessionsConfig {
 
 // Command-line values; empty / zero = not given.
 struct SessionsOverrides {
-  std::string listen, memcached, durability, data_dir, durable, sqlite_path, postgres_url, cache_redis;
+  std::string listen, memcached, admin, durability, data_dir, durable, sqlite_path, postgres_url, cache_redis;
   std::string cache_sentinels;  // comma-separated host:port list
   std::string cache_master;
   int64_t workers = 0;

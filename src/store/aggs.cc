@@ -205,8 +205,17 @@ class TermsAgg : public Agg {
     if (f_.is_time) {
       keys_.push_back(Value(t / 1000));
     } else {
-      std::vector<const Value*> vals;
+      std::vector<const Value*>& vals = vals_;
       FieldValues(doc, *fac_.ctx.mapping, f_.name, &vals);
+      // The common case (one keyword value, e.g. a label): looked up without copying the value.
+      if (vals.size() == 1 && f_.kind == ValKind::kString) {
+        if (const auto* sv = std::get_if<std::string>(vals[0])) {
+          auto it = buckets_.find(std::string_view(*sv));
+          if (it == buckets_.end()) it = NewBucket(*sv, *vals[0]);
+          it->second.subs->Collect(doc, id, t);
+          return;
+        }
+      }
       for (const Value* v : vals) {
         if (std::holds_alternative<std::monostate>(*v)) continue;
         if (f_.kind == ValKind::kDate) {
@@ -222,13 +231,8 @@ class TermsAgg : public Agg {
     keys_.erase(std::unique(keys_.begin(), keys_.end(), [](const Value& a, const Value& b) { return CompareValues(a, b) == 0; }), keys_.end());
     for (const auto& k : keys_) {
       std::string key = ValueToString(k);
-      auto it = buckets_.find(key);
-      if (it == buckets_.end()) {
-        auto b = std::make_unique<SubAggs>();
-        Status s = fac_.MakeSubs(r_.subs, b.get());
-        (void)s;  // validated at creation
-        it = buckets_.emplace(key, Bucket{k, std::move(b)}).first;
-      }
+      auto it = buckets_.find(std::string_view(key));
+      if (it == buckets_.end()) it = NewBucket(key, k);
       it->second.subs->Collect(doc, id, t);
     }
   }
@@ -275,21 +279,40 @@ class TermsAgg : public Agg {
     Value key;
     std::unique_ptr<SubAggs> subs;
   };
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  using Buckets = std::unordered_map<std::string, Bucket, KeyHash, std::equal_to<>>;
+  Buckets::iterator NewBucket(const std::string& key, const Value& k) {
+    auto b = std::make_unique<SubAggs>();
+    Status s = fac_.MakeSubs(r_.subs, b.get());
+    (void)s;  // validated at creation
+    return buckets_.emplace(key, Bucket{k, std::move(b)}).first;
+  }
   Factory fac_;
   const AggRequest& r_;
   FieldInfo f_;
-  std::unordered_map<std::string, Bucket> buckets_;
+  Buckets buckets_;
   std::vector<Value> keys_;
+  std::vector<const Value*> vals_;
 };
 
 // ----- histograms
 
 class HistogramAgg : public Agg {
  public:
+  // Date math on an instant ("||/M", "||+1d"); an instant outside the range date math accepts
+  // (about ±316,000 years) stays as it is.
+  static int64_t DateMath(int64_t ms, const std::string& math) {
+    auto r = ResolveDateBound(Value(std::to_string(ms) + math), 0, false);
+    return r.ok() ? *r : ms;
+  }
   // tz: date_histogram's time_zone (null for histogram). Buckets are aligned in local time and
   // keyed by the UTC instant their local start maps to (as Elasticsearch does).
   HistogramAgg(Factory fac, const AggRequest& r, FieldInfo f, char cal_unit, std::shared_ptr<const TimeZone> tz)
-      : fac_(fac), r_(r), f_(std::move(f)), cal_(cal_unit), tz_(std::move(tz)) {}
+      : fac_(fac), r_(r), f_(std::move(f)), cal_(cal_unit), tz_(std::move(tz)),
+        fixed_utc_(r.kind == AggRequest::Kind::kDateHistogram && !cal_unit && !tz_ && r.fixed_interval_ms > 0) {}
 
   int64_t ToLocal(int64_t utc_ms) const { return tz_ ? utc_ms + tz_->OffsetMs(utc_ms) : utc_ms; }
   int64_t ToUtc(int64_t local_ms) const { return tz_ ? tz_->LocalToUtcMs(local_ms) : local_ms; }
@@ -302,14 +325,14 @@ class HistogramAgg : public Agg {
       std::string unit(1, cal_);
       if (cal_ == 'q') {
         auto m = ResolveDateBound(Value(static_cast<int64_t>(ms)), 0, false);
-        int64_t start = *ResolveDateBound(Value(std::to_string(*m) + "||/M"), 0, false);
+        int64_t start = DateMath(*m, "||/M");
         std::string f = FormatDateMs(start);
         int mo = std::stoi(f.substr(5, 2));
         int back = (mo - 1) % 3;
-        k = *ResolveDateBound(Value(std::to_string(start) + "||-" + std::to_string(back) + "M"), 0, false);
+        k = DateMath(start, "||-" + std::to_string(back) + "M");
         if (back == 0) k = start;
       } else {
-        k = *ResolveDateBound(Value(std::to_string(ms) + "||/" + unit), 0, false);
+        k = DateMath(ms, "||/" + unit);
       }
     } else {
       int64_t iv = r_.fixed_interval_ms;
@@ -322,7 +345,7 @@ class HistogramAgg : public Agg {
     int64_t local = ToLocal(static_cast<int64_t>(key));
     if (!cal_) return static_cast<double>(ToUtc(local + r_.fixed_interval_ms));
     std::string add = cal_ == 'q' ? "+3M" : std::string("+1") + cal_;
-    int64_t next = ToUtc(*ResolveDateBound(Value(std::to_string(local) + "||" + add), 0, false));
+    int64_t next = ToUtc(DateMath(local, "||" + add));
     if (next > key) return static_cast<double>(next);
     // Defensive (a zone whose rules map the next local start onto this key): step past it.
     const int64_t h = 3600000;
@@ -334,6 +357,12 @@ class HistogramAgg : public Agg {
   void Collect(const FlatDoc& doc, std::string_view id, int64_t t) override {
     NumericValues(fac_.ctx, f_, doc, t, &tmp_);
     if (tmp_.size() == 1) {
+      // Fixed intervals without a zone: a value inside the last bucket's span needs no KeyOf
+      // (docs come in time order, so most land in the bucket of the doc before).
+      if (last_ && fixed_utc_ && tmp_[0] >= last_key_ && tmp_[0] < last_key_ + static_cast<double>(r_.fixed_interval_ms)) {
+        last_->Collect(doc, id, t);
+        return;
+      }
       double k = KeyOf(tmp_[0]);
       if (k != last_key_ || !last_) { last_key_ = k; last_ = Get(k); }
       last_->Collect(doc, id, t);
@@ -417,6 +446,7 @@ class HistogramAgg : public Agg {
   FieldInfo f_;
   char cal_;
   std::shared_ptr<const TimeZone> tz_;
+  bool fixed_utc_;
   std::map<double, std::unique_ptr<SubAggs>> buckets_;
   std::vector<double> tmp_;
   double last_key_ = 0;

@@ -1,6 +1,7 @@
 #include "store/es_api.h"
 #include "store/local.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -278,6 +280,16 @@ class EsApi : public Component {
     server_->Route("GET", "/readyz", [this](HttpRequest& req) -> asio::awaitable<HttpResponse> {
       co_return co_await OnPool(req, [this](HttpRequest& r) { return Ready(r); });
     });
+    for (const char* method : {"POST", "PUT"}) {
+      for (const char* pattern : {"/_bulk", "/*/_bulk"}) {
+        server_->StreamRoute(
+            method, pattern,
+            [this](HttpRequest& req, HttpServer::BodyStream& body) -> asio::awaitable<HttpResponse> {
+              co_return co_await BulkStream(req, body);
+            },
+            o_.max_body);
+      }
+    }
     server_->SetFallback([this](HttpRequest& req) -> asio::awaitable<HttpResponse> {
       co_return co_await OnPool(req, [this](HttpRequest& r) { return Handle(r); });
     });
@@ -627,8 +639,8 @@ class EsApi : public Component {
     return out;
   }
 
-  HttpResponse Dispatch(HttpRequest& req) {
-    if (!store_) return Err(503, "unavailable_shards_exception", "the store is not open");
+  // Content-Type and Content-Encoding a request may use (Dispatch and the streaming _bulk routes).
+  static std::optional<HttpResponse> RefuseMediaTypes(const HttpRequest& req) {
     std::string_view ct = req.Header("Content-Type");
     if (!ct.empty() && ct.find("json") == std::string_view::npos && ct.find("ndjson") == std::string_view::npos &&
         ct.find("text/plain") == std::string_view::npos && ct.find("x-www-form-urlencoded") == std::string_view::npos) {
@@ -638,6 +650,12 @@ class EsApi : public Component {
     if (!ce.empty() && ce != "gzip" && ce != "deflate" && ce != "identity") {
       return Err(400, "illegal_argument_exception", "Content-Encoding [" + std::string(ce) + "] is not supported");
     }
+    return std::nullopt;
+  }
+
+  HttpResponse Dispatch(HttpRequest& req) {
+    if (!store_) return Err(503, "unavailable_shards_exception", "the store is not open");
+    if (auto refused = RefuseMediaTypes(req)) return *refused;
     const std::string& m = req.method;
     bool read = m == "GET" || m == "HEAD";
     auto seg = Segments(req.path);
@@ -1110,48 +1128,189 @@ class EsApi : public Component {
 
   // ---- bulk
 
-  HttpResponse Bulk(HttpRequest& req, const std::string& default_index) {
-    auto t0 = std::chrono::steady_clock::now();
-    if (auto bad = BadRefreshParam(req)) return *bad;
-    bool refresh = RefreshParam(req);
-    std::set<std::string> written;  // streams written to (for ?refresh=wait_for)
-    es::BulkParser parser(default_index);
-    std::unique_ptr<es::Inflater> inflater;
-    std::string_view ce = req.Header("Content-Encoding");
-    if (ce == "gzip" || ce == "deflate") inflater = std::make_unique<es::Inflater>();
-    std::string items_json;
-    items_json.reserve(64 * 1024);
-    bool errors = false;
-    bool first = true;
-    std::vector<es::BulkAction> actions;
-    std::set<std::string> known;  // streams checked/created in this request
+  // The per-item results of a _bulk request, in order: kept in memory up to kSpillAt bytes,
+  // then moved to an unlinked temporary file in the data dir, so that a response for millions of
+  // items costs disk, not memory.
+  class BulkItems {
+   public:
+    static constexpr size_t kSpillAt = 1u << 20;
+    explicit BulkItems(std::string dir) : dir_(std::move(dir)) { mem_.reserve(kSpillAt + (1u << 20)); }
+    ~BulkItems() {
+      if (fd_ >= 0) ::close(fd_);
+    }
+    BulkItems(const BulkItems&) = delete;
+    BulkItems& operator=(const BulkItems&) = delete;
 
-    auto flush = [&]() -> Status {
-      if (actions.empty()) return Status::Ok();
+    Status Append(std::string_view s) {
+      mem_.append(s);
+      return mem_.size() >= kSpillAt ? Spill() : Status::Ok();
+    }
+    // The response: head + items + tail, from memory or (when spilled) read from the file.
+    HttpResponse Response(std::string head, std::string tail) {
+      if (fd_ < 0) return HttpResponse::Json(200, head + mem_ + tail);
+      auto src = std::make_shared<Source>();
+      src->head = std::move(head);
+      src->tail = std::move(mem_);
+      src->tail += tail;
+      src->fd = fd_;
+      src->file_bytes = file_bytes_;
+      fd_ = -1;
+      HttpResponse r = HttpResponse::Json(200, "");
+      r.body_source = std::move(src);
+      return r;
+    }
+
+   private:
+    struct Source : HttpBodySource {
+      std::string head, tail;
+      int fd = -1;
+      uint64_t file_bytes = 0, pos = 0;
+      ~Source() override {
+        if (fd >= 0) ::close(fd);
+      }
+      uint64_t size() const override { return head.size() + file_bytes + tail.size(); }
+      Result<size_t> Read(char* buf, size_t cap) override {
+        size_t n = 0;
+        if (pos < head.size()) {
+          n = std::min(cap, head.size() - pos);
+          std::memcpy(buf, head.data() + pos, n);
+        } else if (pos < head.size() + file_bytes) {
+          uint64_t off = pos - head.size();
+          size_t want = static_cast<size_t>(std::min<uint64_t>(cap, file_bytes - off));
+          ssize_t got = ::pread(fd, buf, want, static_cast<off_t>(off));
+          if (got < 0) return Status::FromErrno("reading the spilled _bulk response", errno);
+          if (got == 0) return Status::IOError("the spilled _bulk response file is shorter than written");
+          n = static_cast<size_t>(got);
+        } else if (pos < size()) {
+          uint64_t off = pos - head.size() - file_bytes;
+          n = std::min<size_t>(cap, tail.size() - off);
+          std::memcpy(buf, tail.data() + off, n);
+        }
+        pos += n;
+        return n;
+      }
+    };
+
+    Status Spill() {
+      if (fd_ < 0) {
+        std::string tmpl = dir_ + "/.bulk-response-XXXXXX";
+        fd_ = ::mkostemp(tmpl.data(), O_CLOEXEC);
+        if (fd_ < 0) return Status::FromErrno("creating a temporary file for the _bulk response in " + dir_, errno);
+        ::unlink(tmpl.c_str());  // gone when closed, crash or not
+      }
+      std::string_view rest = mem_;
+      while (!rest.empty()) {
+        ssize_t n = ::write(fd_, rest.data(), rest.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return Status::FromErrno("writing the spilled _bulk response in " + dir_, errno);
+        rest.remove_prefix(static_cast<size_t>(n));
+      }
+      file_bytes_ += mem_.size();
+      mem_.clear();
+      return Status::Ok();
+    }
+
+    std::string dir_;
+    std::string mem_;
+    int fd_ = -1;
+    uint64_t file_bytes_ = 0;
+  };
+
+  // One _bulk request. Feed() takes the body as it arrives (raw, gzip-decoded here when the
+  // request says so), parses it incrementally and writes a batch (at most kBatchItems items /
+  // kBatchBytes) as soon as it is full, so neither the body nor its parsed form is held whole.
+  // Complete() after the whole body. Not thread safe; one caller at a time.
+  class BulkRun {
+   public:
+    static constexpr size_t kBatchItems = 2000;
+    static constexpr size_t kBatchBytes = 8u << 20;
+    static constexpr size_t kSlice = 256u << 10;
+
+    BulkRun(EsApi& api, const HttpRequest& req, const std::string& default_index)
+        : api_(api), refresh_(RefreshParam(req)), wait_for_(WaitForParam(req)), parser_(default_index), items_(api.o_.data_dir) {
+      std::string_view ce = req.Header("Content-Encoding");
+      if (ce == "gzip" || ce == "deflate") inflater_ = std::make_unique<es::Inflater>();
+    }
+
+    // Fatal errors only (a malformed action line, corrupt gzip, an I/O error writing the
+    // response); per-item problems become per-item results.
+    Status Feed(std::string_view raw) {
+      if (inflater_) return inflater_->Feed(raw, [this](std::string_view plain) { return FeedPlain(plain); });
+      return FeedPlain(raw);
+    }
+
+    HttpResponse Complete() {
+      if (inflater_) {
+        if (Status st = inflater_->Finish(); !st.ok()) return Fatal(st);
+      }
+      if (Status st = parser_.Finish(&actions_); !st.ok()) return Fatal(st);
+      if (Status st = Flush(); !st.ok()) return Fatal(st);
+      if (first_) return Err(400, "action_request_validation_exception", "Validation Failed: 1: no requests added;");
+      if (wait_for_) {
+        std::vector<std::string> wait;
+        for (const auto& n : written_)
+          if (api_.store_->HasStream(n)) wait.push_back(n);
+        if (Status ws = api_.store_->WaitForRefresh(wait); !ws.ok() && ws.code() != StatusCode::kNotFound) return Err(ws);
+      }
+      auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0_).count();
+      api_.bulk_lat_->Observe(static_cast<double>(took) / 1000.0);
+      std::string head = "{\"took\":" + std::to_string(took) + ",\"errors\":" + (errors_ ? "true" : "false") + ",\"items\":[";
+      return items_.Response(std::move(head), "]}");
+    }
+
+    HttpResponse Fatal(const Status& st) {
+      // Batches already written are durable; say how far we got.
+      EsError e = es::EsErrorFromStatus(st);
+      if (st.code() == StatusCode::kIOError) {
+        e.status = 500;
+        e.type = "io_exception";
+      }
+      if (!first_) e.reason += " (items before this point were written and acknowledged in earlier batches of this request: " + std::to_string(parser_.lines()) + " lines read)";
+      return Err(e);
+    }
+
+    uint64_t lines() const { return parser_.lines(); }
+    bool wrote_any() const { return !first_; }
+
+   private:
+    Status FeedPlain(std::string_view data) {
+      // In slices, so that a batch never grows far past its limits.
+      for (size_t q = 0; q < data.size(); q += kSlice) {
+        std::string_view slice = data.substr(q, kSlice);
+        if (Status st = parser_.Feed(slice, &actions_); !st.ok()) return st;
+        batch_bytes_ += slice.size();
+        if (actions_.size() >= kBatchItems || batch_bytes_ >= kBatchBytes) {
+          if (Status st = Flush(); !st.ok()) return st;
+          batch_bytes_ = 0;
+        }
+      }
+      return Status::Ok();
+    }
+
+    Status Flush() {
+      if (actions_.empty()) return Status::Ok();
       std::vector<WriteItem> items;
-      std::vector<size_t> slot;  // actions index for each item
-      items.reserve(actions.size());
-      for (size_t i = 0; i < actions.size(); i++) {
-        auto& a = actions[i];
+      items.reserve(actions_.size());
+      for (size_t i = 0; i < actions_.size(); i++) {
+        auto& a = actions_[i];
         if (!a.error_type.empty()) continue;
-        if (!known.count(a.item.stream)) {
-          Status st = a.item.op == WriteItem::Op::kDelete ? Status::Ok() : EnsureIndex(a.item.stream);
+        if (!known_.count(a.item.stream)) {
+          Status st = a.item.op == WriteItem::Op::kDelete ? Status::Ok() : api_.EnsureIndex(a.item.stream);
           if (!st.ok()) {
             a.error_status = 400;
             a.error_type = st.code() == StatusCode::kInvalidArgument ? "invalid_index_name_exception" : es::EsErrorFromStatus(st).type;
             a.error_reason = "Invalid index name [" + a.item.stream + "], " + st.message();
             continue;
           }
-          known.insert(a.item.stream);
+          known_.insert(a.item.stream);
         }
-        slot.push_back(i);
         items.push_back(std::move(a.item));
       }
       std::vector<WriteResult> res;
       uint64_t bytes = 0;
       for (const auto& it : items) bytes += it.source_json.size();
       if (!items.empty()) {
-        Status st = store_->Write(items, &res, refresh);
+        Status st = api_.store_->Write(items, &res, refresh_);
         if (!st.ok()) {
           // Nothing in this batch is acknowledged (e.g. the disk is full): every item says so,
           // and later batches of the request are still tried (space may free up).
@@ -1161,38 +1320,39 @@ class EsApi : public Component {
             res[k].id = items[k].id.value_or("");
           }
         }
-        for (const auto& it : items) written.insert(it.stream);
+        for (const auto& it : items) written_.insert(it.stream);
         if (res.size() != items.size()) return Status::Internal("the store returned " + std::to_string(res.size()) + " results for " + std::to_string(items.size()) + " items");
       }
       size_t ri = 0;
       uint64_t ok_docs = 0;
-      for (size_t i = 0; i < actions.size(); i++) {
-        auto& a = actions[i];
-        std::string frag;
-        if (!first) items_json += ",";
-        first = false;
+      std::string out;
+      out.reserve(actions_.size() * 160);
+      for (size_t i = 0; i < actions_.size(); i++) {
+        auto& a = actions_[i];
+        if (!first_) out += ",";
+        first_ = false;
         if (!a.error_type.empty()) {
-          errors = true;
-          ingest_errors_->Inc();
+          errors_ = true;
+          api_.ingest_errors_->Inc();
           json::object o{{"_index", a.item.stream},
                          {"_id", a.item.id.value_or("")},
                          {"status", a.error_status},
                          {"error", json::object{{"type", a.error_type}, {"reason", a.error_reason}}}};
-          items_json += "{" + json::serialize(json::value(a.op)) + ":" + json::serialize(o) + "}";
+          out += "{" + json::serialize(json::value(a.op)) + ":" + json::serialize(o) + "}";
           continue;
         }
         const WriteItem& it = items[ri];
         const WriteResult& r = res[ri];
         ri++;
         if (!r.status.ok() && !(it.op == WriteItem::Op::kDelete && r.status.code() == StatusCode::kNotFound)) {
-          errors = true;
-          ingest_errors_->Inc();
+          errors_ = true;
+          api_.ingest_errors_->Inc();
           EsError e = ItemError(r.status, it.stream, it.id.value_or(r.id));
           json::object o{{"_index", it.stream},
                          {"_id", it.id.value_or(r.id)},
                          {"status", e.status},
                          {"error", json::object{{"type", e.type}, {"reason", e.reason}}}};
-          items_json += "{" + json::serialize(json::value(a.op)) + ":" + json::serialize(o) + "}";
+          out += "{" + json::serialize(json::value(a.op)) + ":" + json::serialize(o) + "}";
           continue;
         }
         WriteResult rr = r;
@@ -1209,67 +1369,103 @@ class EsApi : public Component {
         }
         std::string meta = WriteMeta(it.stream, rr);
         meta.pop_back();
-        items_json += "{" + JsonStr(a.op) + ":" + meta + ",\"status\":" + std::to_string(status) + "}}";
+        out += "{" + JsonStr(a.op) + ":" + meta + ",\"status\":" + std::to_string(status) + "}}";
       }
-      ingest_docs_->Inc(ok_docs);
-      ingest_bytes_->Inc(bytes);
-      actions.clear();
-      return Status::Ok();
-    };
+      api_.ingest_docs_->Inc(ok_docs);
+      api_.ingest_bytes_->Inc(bytes);
+      actions_.clear();
+      return items_.Append(out);
+    }
 
-    auto fatal = [&](const Status& st) -> HttpResponse {
-      // Batches already written are durable; say how far we got.
-      EsError e = es::EsErrorFromStatus(st);
-      if (st.code() == StatusCode::kIOError) {
-        e.status = 500;
-        e.type = "io_exception";
-      }
-      if (!first) e.reason += " (items before this point were written and acknowledged in earlier batches of this request: " + std::to_string(parser.lines()) + " lines read)";
-      return Err(e);
-    };
+    EsApi& api_;
+    bool refresh_, wait_for_;
+    std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+    es::BulkParser parser_;
+    std::unique_ptr<es::Inflater> inflater_;
+    BulkItems items_;
+    bool errors_ = false;
+    bool first_ = true;  // no item result yet
+    std::vector<es::BulkAction> actions_;
+    std::set<std::string> known_;    // streams checked/created in this request
+    std::set<std::string> written_;  // streams written to (for ?refresh=wait_for)
+    size_t batch_bytes_ = 0;
+  };
 
-    constexpr size_t kChunk = 1 << 20;
-    constexpr size_t kBatchItems = 2000;
-    constexpr size_t kBatchBytes = 8u << 20;
-    size_t batch_bytes = 0;
-    std::string inflated;
-    const std::string& body = req.body;
-    for (size_t p = 0; p < body.size(); p += kChunk) {
-      std::string_view chunk(body.data() + p, std::min(kChunk, body.size() - p));
-      if (inflater) {
-        inflated.clear();
-        if (Status st = inflater->Feed(chunk, &inflated); !st.ok()) return fatal(st);
-        chunk = inflated;
+  // A buffered _bulk (the body is in req.body): reached only by paths the streaming routes do
+  // not match, such as "/_bulk/".
+  HttpResponse Bulk(HttpRequest& req, const std::string& default_index) {
+    if (auto bad = BadRefreshParam(req)) return *bad;
+    BulkRun run(*this, req, default_index);
+    if (Status st = run.Feed(req.body); !st.ok()) return run.Fatal(st);
+    return run.Complete();
+  }
+
+  // What Dispatch() checks before a _bulk, for the streaming routes (which bypass it), plus the
+  // default index from the path. A response means: refuse without reading the body.
+  std::optional<HttpResponse> BulkPrecheck(const HttpRequest& req, std::string* default_index) {
+    if (!store_) return Err(503, "unavailable_shards_exception", "the store is not open");
+    if (auto refused = RefuseMediaTypes(req)) return *refused;
+    auto seg = Segments(req.path);
+    if (seg.size() == 2) {
+      if (seg[0][0] == '_') return Err(400, "illegal_argument_exception", "no handler found for uri [" + req.path + "] and method [" + req.method + "]");
+      *default_index = seg[0];
+    }
+    if (auto d = Authorize(req, Need::kWrite)) return *d;
+    if (auto bad = BadRefreshParam(req)) return *bad;
+    return std::nullopt;
+  }
+
+  template <typename F>
+  asio::awaitable<std::invoke_result_t<F>> RunOnPool(F f) {
+    using R = std::invoke_result_t<F>;
+    co_return co_await asio::co_spawn(pool_, [f]() mutable -> asio::awaitable<R> { co_return f(); }, asio::use_awaitable);
+  }
+
+  // POST|PUT /_bulk and /{index}/_bulk: the body is read from the socket as it arrives (about
+  // 1 MiB at a time, parsed and written on the store pool meanwhile nothing more is read), so
+  // memory stays bounded whatever the body size. If the body does not arrive whole (the client
+  // disconnects, a timeout, over max_body) the request fails: batches written before stay in the
+  // store, but nothing of the request is acknowledged and the incomplete last line is never
+  // parsed. After a fatal error (malformed action line), the rest of the body is read and
+  // discarded so that the client, still sending, gets the 400.
+  asio::awaitable<HttpResponse> BulkStream(HttpRequest& req, HttpServer::BodyStream& body) {
+    std::string default_index;
+    if (auto refused = BulkPrecheck(req, &default_index)) co_return Finish(req, std::move(*refused));
+    auto run = std::make_shared<BulkRun>(*this, req, default_index);
+    std::optional<HttpResponse> fatal;
+    std::string pending;
+    constexpr size_t kHop = 1u << 20;
+    pending.reserve(kHop + (64u << 10));
+    for (;;) {
+      auto piece = co_await body.Read();
+      if (!piece.ok()) {
+        const Status& st = piece.status();
+        log::Warn("store: _bulk body not received whole; the request fails",
+                  {{"error", st.ToString()}, {"bytes", body.bytes_read()}, {"lines", run->lines()}});
+        int code = st.code() == StatusCode::kResourceExhausted ? 413 : st.code() == StatusCode::kTimeout ? 408 : 400;
+        std::string type = code == 413 ? "content_too_long_exception" : code == 408 ? "timeout_exception" : "parse_exception";
+        co_return Finish(req, Err(code, type, "the _bulk request body did not arrive whole: " + st.message() +
+                                                  "; nothing of this request is acknowledged"));
       }
-      // Feed in slices so a batch never grows far past its limits.
-      for (size_t q = 0; q < chunk.size(); q += 256 * 1024) {
-        std::string_view slice = chunk.substr(q, 256 * 1024);
-        if (Status st = parser.Feed(slice, &actions); !st.ok()) return fatal(st);
-        batch_bytes += slice.size();
-        if (actions.size() >= kBatchItems || batch_bytes >= kBatchBytes) {
-          if (Status st = flush(); !st.ok()) return fatal(st);
-          batch_bytes = 0;
-        }
+      bool end = piece->empty();
+      if (fatal) {
+        if (end) break;
+        continue;  // drain
       }
+      pending.append(*piece);
+      if (pending.size() >= kHop || (end && !pending.empty())) {
+        BulkRun* rp = run.get();
+        const std::string* pp = &pending;
+        Status st = co_await RunOnPool([rp, pp] { return rp->Feed(*pp); });
+        pending.clear();
+        if (!st.ok()) fatal = run->Fatal(st);
+      }
+      if (end) break;
     }
-    if (inflater) {
-      if (Status st = inflater->Finish(); !st.ok()) return fatal(st);
-    }
-    if (Status st = parser.Finish(&actions); !st.ok()) return fatal(st);
-    if (Status st = flush(); !st.ok()) return fatal(st);
-    if (first) return Err(400, "action_request_validation_exception", "Validation Failed: 1: no requests added;");
-    if (WaitForParam(req)) {
-      std::vector<std::string> wait;
-      for (const auto& n : written)
-        if (store_->HasStream(n)) wait.push_back(n);
-      if (Status ws = store_->WaitForRefresh(wait); !ws.ok() && ws.code() != StatusCode::kNotFound) return Err(ws);
-    }
-    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    bulk_lat_->Observe(static_cast<double>(took) / 1000.0);
-    std::string out = "{\"took\":" + std::to_string(took) + ",\"errors\":" + (errors ? "true" : "false") + ",\"items\":[";
-    out += items_json;
-    out += "]}";
-    return HttpResponse::Json(200, std::move(out));
+    if (fatal) co_return Finish(req, std::move(*fatal));
+    BulkRun* rp = run.get();
+    HttpResponse res = co_await RunOnPool([rp] { return rp->Complete(); });
+    co_return Finish(req, std::move(res));
   }
 
   // ---- search

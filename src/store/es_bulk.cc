@@ -156,6 +156,13 @@ Inflater::Inflater(uint64_t max_out) : impl_(std::make_unique<Impl>()) {
 Inflater::~Inflater() { inflateEnd(&impl_->zs); }
 
 Status Inflater::Feed(std::string_view in, std::string* out) {
+  return Feed(in, [out](std::string_view piece) {
+    out->append(piece);
+    return Status::Ok();
+  });
+}
+
+Status Inflater::Feed(std::string_view in, const std::function<Status(std::string_view)>& sink) {
   z_stream& zs = impl_->zs;
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   zs.avail_in = static_cast<uInt>(in.size());
@@ -177,7 +184,9 @@ Status Inflater::Feed(std::string_view in, std::string* out) {
     if (impl_->produced > impl_->max_out) {
       return Status::ResourceExhausted("decompressed request body larger than " + std::to_string(impl_->max_out) + " bytes");
     }
-    out->append(buf, n);
+    if (n > 0) {
+      if (Status st = sink(std::string_view(buf, n)); !st.ok()) return st;
+    }
     if (rc == Z_STREAM_END) impl_->done = true;
     if (rc == Z_BUF_ERROR && n == 0) break;
   }

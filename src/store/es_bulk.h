@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +58,9 @@ class Inflater {
   Inflater& operator=(const Inflater&) = delete;
   // Appends decompressed bytes of `in` to *out. InvalidArgument on corrupt data.
   Status Feed(std::string_view in, std::string* out);
+  // Hands the decompressed bytes of `in` to `sink` in pieces of at most 64 KiB, so memory stays
+  // bounded however well the input compresses; a sink error stops and is returned.
+  Status Feed(std::string_view in, const std::function<Status(std::string_view)>& sink);
   // InvalidArgument if the stream was truncated.
   Status Finish() const;
 

@@ -146,5 +146,45 @@ TEST(Inflater, GzipInPieces) {
   }
 }
 
+TEST(Inflater, HighlyCompressibleInputComesOutWholeInBoundedPieces) {
+  // 8 MiB of one repeated line compresses ~1000:1, so the last input piece holds far more
+  // output than one inflate() call returns: none of it may be lost or left pending.
+  std::string line = "{\"index\":{}}\n{\"msg\":\"the same line again and again\"}\n";
+  std::string plain;
+  while (plain.size() < (8u << 20)) plain += line;
+  std::string gz = Gzip(plain);
+  ASSERT_LT(gz.size(), plain.size() / 100);
+  for (size_t split : std::vector<size_t>{gz.size(), 1000, 7}) {
+    Inflater inf;
+    std::string out;
+    size_t largest = 0;
+    auto sink = [&](std::string_view piece) {
+      largest = std::max(largest, piece.size());
+      out.append(piece);
+      return Status::Ok();
+    };
+    for (size_t i = 0; i < gz.size(); i += split) ASSERT_TRUE(inf.Feed(std::string_view(gz).substr(i, split), sink).ok());
+    EXPECT_TRUE(inf.Finish().ok()) << split;
+    EXPECT_EQ(out.size(), plain.size()) << split;
+    EXPECT_TRUE(out == plain) << split;
+    EXPECT_LE(largest, 64u << 10);
+  }
+  // A sink error stops the feed and is returned.
+  Inflater inf;
+  int calls = 0;
+  Status st = inf.Feed(gz, [&](std::string_view) {
+    calls++;
+    return Status::InvalidArgument("stop here");
+  });
+  EXPECT_EQ(st.message(), "stop here");
+  EXPECT_EQ(calls, 1);
+  // Two concatenated gzip members (RFC 1952) are one body.
+  Inflater two;
+  std::string out;
+  ASSERT_TRUE(two.Feed(Gzip("{\"index\":{}}\n") + Gzip("{\"a\":1}\n"), &out).ok());
+  EXPECT_TRUE(two.Finish().ok());
+  EXPECT_EQ(out, "{\"index\":{}}\n{\"a\":1}\n");
+}
+
 }  // namespace
 }  // namespace hakone::store::es

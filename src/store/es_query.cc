@@ -7,6 +7,8 @@
 #include <ctime>
 #include <set>
 
+#include "store/tz.h"
+
 namespace hakone::store::es {
 namespace json = boost::json;
 namespace {
@@ -247,10 +249,11 @@ Result<QueryPtr> ParseRange(const json::value& body) {
         return Parsing("[range] [format] " + f + " is not supported (epoch_millis and strict_date_optional_time are)");
       }
     } else if (k == "time_zone") {
-      if (!kv.value().is_string() || (kv.value().get_string() != "UTC" && kv.value().get_string() != "Z" &&
-                                      kv.value().get_string() != "+00:00")) {
-        return Parsing("[range] [time_zone] other than UTC is not supported");
-      }
+      if (!kv.value().is_string()) return Parsing("[range] [time_zone] must be a string");
+      std::string z(kv.value().get_string());
+      auto tz = TimeZone::Get(z);
+      if (!tz.ok()) return Parsing("[range] [time_zone] " + tz.status().message());
+      q.time_zone = (*tz)->is_utc() ? std::string() : z;
     } else if (k == "relation" && kv.value().is_string() && kv.value().get_string() == "intersects") {
     } else {
       return Unsupported("range", k);

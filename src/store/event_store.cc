@@ -301,6 +301,10 @@ struct BlockMeta {
   EvHeader h;
   EvSummary summary;
   mutable std::atomic<bool> damaged{false};
+  // Token counts per text field of the block's docs (BM25 avgdl): computed the first time a
+  // query scoring by relevance reads the block, then kept (see CollectBm25).
+  mutable std::mutex lengths_mu;
+  mutable std::shared_ptr<const FieldLengths> lengths;
 };
 using BlockPtr = std::shared_ptr<const BlockMeta>;
 
@@ -383,43 +387,62 @@ std::string MetaJson(const Stream& s) {
 
 // Keyed by BlockMeta::uid, never by address: a BlockMeta freed by compaction or retention can
 // be reallocated at the same address for another block, which must not see the old data.
+// A block's index section (part 0, an EvBlockData) and each of its doc frames (part f + 1, an
+// EvFrame) are separate entries, so that a query fetching a few docs keeps only their frames.
 class BlockCache {
  public:
   explicit BlockCache(size_t cap) : cap_(cap) {}
-  std::shared_ptr<const EvBlockData> Get(const BlockMeta* b) {
+  std::shared_ptr<const void> Get(uint64_t uid, uint32_t part) {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = map_.find(b->uid);
+    auto it = map_.find(Key{uid, part});
     if (it == map_.end()) return nullptr;
     lru_.splice(lru_.begin(), lru_, it->second);
-    return it->second->second;
+    return it->second->data;
   }
-  void Put(const BlockMeta* b, std::shared_ptr<const EvBlockData> d) {
+  void Put(uint64_t uid, uint32_t part, std::shared_ptr<const void> d, size_t bytes) {
     std::lock_guard<std::mutex> l(mu_);
-    if (map_.count(b->uid)) return;
-    size_ += d->size_bytes();
-    lru_.push_front({b->uid, std::move(d)});
-    map_[b->uid] = lru_.begin();
+    Key k{uid, part};
+    if (map_.count(k)) return;
+    size_ += bytes;
+    lru_.push_front({k, std::move(d), bytes});
+    map_[k] = lru_.begin();
     while (size_ > cap_ && lru_.size() > 1) {
       auto& back = lru_.back();
-      size_ -= back.second->size_bytes();
-      map_.erase(back.first);
+      size_ -= back.bytes;
+      map_.erase(back.key);
       lru_.pop_back();
     }
   }
-  void Erase(const BlockMeta* b) {
+  // Drops the block's index and its first `nframes` frames.
+  void Erase(uint64_t uid, uint32_t nframes) {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = map_.find(b->uid);
-    if (it == map_.end()) return;
-    size_ -= it->second->second->size_bytes();
-    lru_.erase(it->second);
-    map_.erase(it);
+    for (uint32_t part = 0; part <= nframes; ++part) {
+      auto it = map_.find(Key{uid, part});
+      if (it == map_.end()) continue;
+      size_ -= it->second->bytes;
+      lru_.erase(it->second);
+      map_.erase(it);
+    }
   }
 
  private:
+  struct Key {
+    uint64_t uid;
+    uint32_t part;
+    bool operator==(const Key& o) const { return uid == o.uid && part == o.part; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return std::hash<uint64_t>()(k.uid * 0x9E3779B97F4A7C15ull + k.part); }
+  };
+  struct Entry {
+    Key key;
+    std::shared_ptr<const void> data;
+    size_t bytes;
+  };
   std::mutex mu_;
   size_t cap_, size_ = 0;
-  std::list<std::pair<uint64_t, std::shared_ptr<const EvBlockData>>> lru_;
-  std::unordered_map<uint64_t, decltype(lru_)::iterator> map_;
+  std::list<Entry> lru_;
+  std::unordered_map<Key, std::list<Entry>::iterator, KeyHash> map_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -698,7 +721,22 @@ class EventStoreImpl final : public EventStore {
   void Background();
   void ApplyRetention(Stream& s);
   Status CompactLocked(Stream& s);
+  // The block's index section (cached). Corruption (and the block marked damaged) if it does
+  // not decode.
   Result<std::shared_ptr<const EvBlockData>> LoadBlock(const BlockMeta& b) const;
+  // Frame f of the block's docs (cached); d is the block's LoadBlock result.
+  Result<std::shared_ptr<const EvFrame>> LoadFrame(const BlockMeta& b, const EvBlockData& d, size_t f) const;
+  // BM25 statistics for query q over stream s (docs/store.md, "Relevance"): N and df over the
+  // head and every block in the query's time range (df from the blocks' token postings), avgdl
+  // over the head and the blocks the query reads (`scanned`; at most 16 of them, evenly spread).
+  void CollectBm25(const Stream& s, const View& view, const CompiledQuery& q, const std::vector<const BlockMeta*>& scanned,
+                   Bm25Stats* out) const;
+  void MarkDamaged(const BlockMeta& b, const Status& st) const;
+  // Drops a block's cached index and frames (frames cached without their index age out).
+  void EraseCached(const BlockMeta& b) const {
+    auto c = cache_.Get(b.uid, 0);
+    cache_.Erase(b.uid, c ? static_cast<uint32_t>(static_cast<const EvBlockData*>(c.get())->frames.size()) : 0);
+  }
   Status CheckDoc(Stream& s, const FlatDoc& flat, int64_t* time_us);
 
   EventStoreOptions opts_;
@@ -793,6 +831,9 @@ Status EventStoreImpl::OpenSegment(Stream& s, const std::string& file) {
     if (!rs.ok()) return rs;
     EvHeader h;
     Status hs = DecodeEvHeader(hb, &h);
+    // A block from a newer format version: refuse the stream rather than treat the rest of the
+    // file as damage (which would cut it off).
+    if (hs.code() == StatusCode::kInvalidArgument) return Status::InvalidArgument(seg->path + " at offset " + std::to_string(off) + ": " + hs.message());
     if (hs.ok() && off + h.total_len() <= fsize) {
       std::string sum;
       rs = ReadAt(seg->fd, off + kEvHeaderBytes, h.summary_len, &sum);
@@ -1645,7 +1686,7 @@ void EventStoreImpl::ApplyRetention(Stream& s) {
     if (drop.count(b->seg.get())) {
       if (s.live_docs >= b->h.count) s.live_docs -= b->h.count;
       if (s.raw_bytes >= b->h.docs_raw) s.raw_bytes -= b->h.docs_raw;
-      cache_.Erase(b.get());
+      EraseCached(*b);
     } else {
       v->blocks.push_back(b);
     }
@@ -1686,6 +1727,7 @@ Status EventStoreImpl::CompactLocked(Stream& s) {
     std::vector<EvDocIn> acc;
     TokenPostings acc_post;
     std::vector<std::shared_ptr<const EvBlockData>> keep;  // keep sources alive
+    std::vector<std::shared_ptr<const EvFrame>> keep_frames;
     auto emit_acc = [&]() -> Status {
       if (acc.empty()) return Status::Ok();
       std::string enc;
@@ -1731,22 +1773,25 @@ Status EventStoreImpl::CompactLocked(Stream& s) {
       if (!data.ok()) { st = data.status(); break; }
       keep.push_back(*data);
       const EvBlockData& d = **data;
+      std::vector<std::shared_ptr<const EvFrame>> frames;
+      for (size_t f = 0; f < d.frames.size() && st.ok(); ++f) {
+        auto fr = LoadFrame(*b, d, f);
+        if (!fr.ok()) st = fr.status();
+        else frames.push_back(*fr);
+      }
+      if (!st.ok()) break;
+      keep_frames.insert(keep_frames.end(), frames.begin(), frames.end());
       // Tokens per doc: invert the block's postings.
-      std::vector<std::vector<std::string>> toks(d.seqs.size());
-      std::string_view ix = d.index;
+      std::vector<std::vector<std::string_view>> toks(d.seqs.size());
       for (size_t ti = 0; ti < d.token_offsets.size(); ++ti) {
-        size_t p = d.token_offsets[ti];
-        uint64_t n = 0;
-        int shift = 0;
-        while (true) { auto c = static_cast<unsigned char>(ix[p++]); n |= static_cast<uint64_t>(c & 0x7F) << shift; shift += 7; if (!(c & 0x80)) break; }
-        std::string tok(ix.substr(p, n));
-        for (uint32_t o : d.Postings(tok)) toks[o].push_back(tok);
+        std::string_view tok = d.Token(ti);
+        for (uint32_t o : d.PostingsAt(ti)) toks[o].push_back(tok);
       }
       for (size_t i = 0; i < d.seqs.size(); ++i) {
         EvDocIn e;
         e.seq = d.seqs[i];
         e.time_us = d.times[i];
-        d.Doc(i, &e.id, &e.source);
+        frames[d.FrameOf(i)]->Doc(i, &e.id, &e.source);
         for (const auto& t : toks[i]) acc_post.Add(t, static_cast<uint32_t>(acc.size()));
         for (const auto& [f, vals] : b->summary.labels)
           if (vals.size() == 1) e.labels.push_back({f, vals[0]});
@@ -1787,7 +1832,7 @@ Status EventStoreImpl::CompactLocked(Stream& s) {
     s.SetView(v);
     for (auto& sg : s.segments)
       if (sg.get() == seg) sg = nseg;
-    for (const auto& b : blocks) cache_.Erase(b.get());
+    for (const auto& b : blocks) EraseCached(*b);
     log::Info("store: compacted segment", {{"index", s.name}, {"file", nseg->path}, {"blocks_before", blocks.size()}, {"blocks_after", out.size()}});
   }
   return Status::Ok();
@@ -1795,23 +1840,46 @@ Status EventStoreImpl::CompactLocked(Stream& s) {
 
 // ----- reads
 
+void EventStoreImpl::MarkDamaged(const BlockMeta& b, const Status& st) const {
+  if (!b.damaged.exchange(true)) {
+    damaged_.fetch_add(1);
+    log::Error("store: damaged block skipped", {{"file", b.seg->path}, {"offset", b.offset}, {"error", st.ToString()}});
+  }
+}
+
 Result<std::shared_ptr<const EvBlockData>> EventStoreImpl::LoadBlock(const BlockMeta& b) const {
-  if (auto c = cache_.Get(&b)) return c;
+  if (auto c = cache_.Get(b.uid, 0)) return std::static_pointer_cast<const EvBlockData>(c);
   if (b.damaged) return Status::Corruption("block at offset " + std::to_string(b.offset) + " of " + b.seg->path + " is damaged");
   std::string raw;
-  Status st = ReadAt(b.seg->fd, b.offset, b.h.total_len(), &raw);
+  // Header, summary and index only: the docs are read frame by frame (LoadFrame).
+  Status st = ReadAt(b.seg->fd, b.offset, b.h.index_end(), &raw);
   if (!st.ok()) return st;
   auto d = std::make_shared<EvBlockData>();
-  st = DecodeEvBlock(raw, b.h, d.get());
+  st = DecodeEvIndex(raw, b.h, d.get());
   if (!st.ok()) {
-    if (!b.damaged.exchange(true)) {
-      damaged_.fetch_add(1);
-      log::Error("store: damaged block skipped", {{"file", b.seg->path}, {"offset", b.offset}, {"error", st.ToString()}});
-    }
+    MarkDamaged(b, st);
     return st;
   }
-  cache_.Put(&b, d);
+  cache_.Put(b.uid, 0, d, d->size_bytes());
   return std::shared_ptr<const EvBlockData>(d);
+}
+
+Result<std::shared_ptr<const EvFrame>> EventStoreImpl::LoadFrame(const BlockMeta& b, const EvBlockData& d, size_t f) const {
+  const auto part = static_cast<uint32_t>(f + 1);
+  if (auto c = cache_.Get(b.uid, part)) return std::static_pointer_cast<const EvFrame>(c);
+  if (b.damaged) return Status::Corruption("block at offset " + std::to_string(b.offset) + " of " + b.seg->path + " is damaged");
+  const EvFrameRef& ref = d.frames[f];
+  std::string comp;
+  Status st = ReadAt(b.seg->fd, b.offset + b.h.index_end() + ref.comp_off, ref.comp_len, &comp);
+  if (!st.ok()) return st;
+  auto fr = std::make_shared<EvFrame>();
+  st = DecodeEvFrame(ref, d.frame_dict, comp, fr.get());
+  if (!st.ok()) {
+    MarkDamaged(b, st);
+    return st;
+  }
+  cache_.Put(b.uid, part, fr, fr->size_bytes());
+  return std::shared_ptr<const EvFrame>(fr);
 }
 
 Result<std::optional<std::string>> EventStoreImpl::Get(const std::string& stream, const std::string& id, int64_t* version, uint64_t* seq_no) const {
@@ -1833,8 +1901,10 @@ Result<std::optional<std::string>> EventStoreImpl::Get(const std::string& stream
     if (!d.ok()) continue;
     for (size_t i = 0; i < (*d)->seqs.size(); ++i) {
       if ((*d)->seqs[i] != *seq) continue;
+      auto fr = LoadFrame(*b, **d, (*d)->FrameOf(i));
+      if (!fr.ok()) break;
       std::string_view did, src;
-      (*d)->Doc(i, &did, &src);
+      (*fr)->Doc(i, &did, &src);
       return std::optional<std::string>(std::string(src));
     }
   }
@@ -1869,6 +1939,68 @@ bool AggFields(const std::vector<AggRequest>& aggs, std::set<std::string>* out) 
     if (!AggFields(a.subs, out)) return false;
   }
   return true;
+}
+
+void EventStoreImpl::CollectBm25(const Stream& s, const View& view, const CompiledQuery& q, const std::vector<const BlockMeta*>& scanned,
+                                 Bm25Stats* out) const {
+  const Mapping& m = *view.mapping;
+  const std::vector<std::string> tokens = q.scoring_tokens();
+  const auto& dead = *view.dead;
+  for (const auto& c : view.chunks)
+    for (const auto& d : *c) {
+      if (dead.count(d->seq) || d->time_us < q.min_time_us() || d->time_us > q.max_time_us()) continue;
+      out->AddDoc(*d->flat, m, tokens);
+    }
+  for (const auto& b : view.blocks) {
+    if (b->h.max_time_us < q.min_time_us() || b->h.min_time_us > q.max_time_us() || b->damaged) continue;
+    out->docs += b->h.count;
+    std::shared_ptr<const EvBlockData> d;
+    for (const auto& t : tokens) {
+      if (!b->summary.MayHaveToken(t)) continue;
+      if (!d) {
+        auto r = LoadBlock(*b);
+        if (!r.ok()) break;
+        d = *r;
+      }
+      out->df[t] += d->Postings(t).size();
+    }
+  }
+  // avgdl from at most kBm25LengthBlocks of the blocks read, evenly spread over them (a sample of
+  // up to 16 x block_max_events docs): bounds the one-time cost of analysing blocks.
+  constexpr size_t kBm25LengthBlocks = 16;
+  std::vector<const BlockMeta*> sample;
+  for (size_t k = 0; k < std::min(scanned.size(), kBm25LengthBlocks); ++k)
+    sample.push_back(scanned.size() <= kBm25LengthBlocks ? scanned[k] : scanned[k * scanned.size() / kBm25LengthBlocks]);
+  for (const BlockMeta* b : sample) {
+    std::shared_ptr<const FieldLengths> lens;
+    {
+      std::lock_guard<std::mutex> l(b->lengths_mu);
+      lens = b->lengths;
+    }
+    if (!lens) {
+      auto r = LoadBlock(*b);
+      if (!r.ok()) continue;
+      const EvBlockData& d = **r;
+      auto fl = std::make_shared<FieldLengths>();
+      FlatDoc flat;
+      bool ok = true;
+      for (size_t f = 0; f < d.frames.size() && ok; ++f) {
+        auto fr = LoadFrame(*b, d, f);
+        if (!fr.ok()) { ok = false; break; }
+        const EvFrame& frame = **fr;
+        for (size_t i = frame.first_doc; i < frame.first_doc + frame.offsets.size(); ++i) {
+          std::string_view id, src;
+          frame.Doc(i, &id, &src);
+          if (FlattenJson(src, &flat)) fl->Add(flat, m);
+        }
+      }
+      if (!ok) continue;  // a damaged frame: the query skips the block too
+      lens = fl;
+      std::lock_guard<std::mutex> l(b->lengths_mu);
+      b->lengths = lens;
+    }
+    out->lengths.Merge(*lens);
+  }
 }
 
 struct Candidate {
@@ -2030,7 +2162,8 @@ Result<SearchResult> EventStoreImpl::Search(const SearchRequest& req) const {
     const auto& dead = *view->dead;
     const bool need_all = aggs != nullptr || track < 0;
     // Can the rest of a block be skipped? Sorting by time only, enough hits, enough counted.
-    bool time_sorted = sort.size() >= 1 && sort[0].field == s->settings.time_field && req.search_after.empty();
+    bool time_sorted = sort.size() >= 1 && sort[0].field == s->settings.time_field;
+    const bool doc_sorted = sort.size() >= 1 && sort[0].field == "_doc";
     auto can_skip = [&](int64_t block_max_us, int64_t block_min_us) {
       if (need_all || !time_sorted) return false;
       if (track > 0 && total < static_cast<uint64_t>(track)) return false;
@@ -2038,6 +2171,25 @@ Result<SearchResult> EventStoreImpl::Search(const SearchRequest& req) const {
       int64_t worst = std::get<int64_t>(top.back().sort[0]) * 1000;
       return sort[0].desc ? block_max_us < worst : block_min_us > worst + 999;
     };
+
+    // BM25 collection statistics when the hits are ranked by _score. The blocks the main loop
+    // reads are the ones its time, label and token pruning keeps.
+    Bm25Stats bm25;
+    if (by_score && q.scoring() && want > 0) {
+      std::vector<const BlockMeta*> scanned;
+      for (const auto& b : view->blocks) {
+        if (b->h.max_time_us < q.min_time_us() || b->h.min_time_us > q.max_time_us() || b->damaged) continue;
+        bool label_ok = true;
+        for (const auto& lc : q.label_constraints())
+          if (std::find(s->settings.label_fields.begin(), s->settings.label_fields.end(), lc.first) != s->settings.label_fields.end() &&
+              !b->summary.MayHaveLabel(lc.first, lc.second)) label_ok = false;
+        const BlockMeta* bp = b.get();
+        if (label_ok && q.MayMatchTokens([bp](std::string_view t) { return (!t.empty() && t[0] == '\x02') || bp->summary.MayHaveToken(t); }))
+          scanned.push_back(bp);
+      }
+      CollectBm25(*s, *view, q, scanned, &bm25);
+      (*cq)->set_bm25(&bm25);
+    }
 
     // 1) the head (newest)
     FlatDoc tmp;
@@ -2057,7 +2209,36 @@ Result<SearchResult> EventStoreImpl::Search(const SearchRequest& req) const {
     for (const auto& b : view->blocks) order.push_back(b.get());
     if (time_sorted && sort[0].desc) std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->h.max_time_us > b->h.max_time_us; });
     else if (time_sorted) std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->h.min_time_us < b->h.min_time_us; });
-    std::unordered_map<std::string, std::vector<uint32_t>> post_cache;
+    else if (doc_sorted && sort[0].desc) std::reverse(order.begin(), order.end());
+    // Paging (search_after) in time or _doc order: a block wholly before the cursor holds no hit
+    // of this page, and once the top is full a block wholly after its last hit holds none either;
+    // both are skipped (once the hits counted reach track_total_hits, which makes the total a
+    // lower bound), so that each page starts where the previous one ended.
+    std::optional<double> cursor;
+    if (!req.search_after.empty() && (time_sorted || doc_sorted)) cursor = ToDouble(req.search_after[0]);
+    auto page_skip = [&](const BlockMeta* b) {
+      if (need_all || !(time_sorted || doc_sorted)) return false;
+      if (track < 0 || (track > 0 && total < static_cast<uint64_t>(track))) return false;
+      // The block's span in the sort's first key: ms for time, seq for _doc.
+      double lo = time_sorted ? std::floor(b->h.min_time_us / 1000.0) : static_cast<double>(b->h.first_seq);
+      double hi = time_sorted ? std::floor(b->h.max_time_us / 1000.0) : static_cast<double>(b->h.last_seq);
+      bool desc = sort[0].desc;
+      if (cursor && (desc ? lo > *cursor : hi < *cursor)) return true;
+      if (doc_sorted && want > 0 && top.size() >= want) {
+        double worst = static_cast<double>(std::get<int64_t>(top.back().sort[0]));
+        return desc ? hi < worst : lo > worst;
+      }
+      return false;
+    };
+    std::unordered_map<std::string, std::vector<uint32_t>, TokenHash, TokenEq> post_cache;
+    // The tokens the formula asks for when no token is present. If it is then false, every
+    // matching doc has one of them (the evaluation is deterministic: a doc with none of them
+    // takes the same path to false), so only the union of their postings is looked at.
+    std::vector<std::string> probe_tokens;
+    const bool probe_all = q.MayMatchTokens([&](std::string_view t) {
+      probe_tokens.emplace_back(t);
+      return false;
+    });
     for (const BlockMeta* b : order) {
       if (b->h.max_time_us < q.min_time_us() || b->h.min_time_us > q.max_time_us()) { ++res.blocks_pruned; continue; }
       bool label_ok = true;
@@ -2072,7 +2253,7 @@ Result<SearchResult> EventStoreImpl::Search(const SearchRequest& req) const {
         auto sq = std::lower_bound(id_seqs.begin(), id_seqs.end(), b->h.first_seq);
         if (sq == id_seqs.end() || *sq > b->h.last_seq) { ++res.blocks_pruned; continue; }
       }
-      if (can_skip(b->h.max_time_us, b->h.min_time_us)) { ++res.blocks_pruned; stopped_early = true; continue; }
+      if (can_skip(b->h.max_time_us, b->h.min_time_us) || page_skip(b)) { ++res.blocks_pruned; stopped_early = true; continue; }
       if (b->damaged) { ++res.blocks_damaged; continue; }
       auto data = LoadBlock(*b);
       if (!data.ok()) { ++res.blocks_damaged; continue; }
@@ -2098,12 +2279,16 @@ Result<SearchResult> EventStoreImpl::Search(const SearchRequest& req) const {
         docs.erase(std::unique(docs.begin(), docs.end()), docs.end());
         return docs;
       };
+      auto lookup = [&](std::string_view t) -> const std::vector<uint32_t>& {
+        auto it = post_cache.find(t);
+        if (it == post_cache.end())
+          it = post_cache.emplace(std::string(t), (!t.empty() && t[0] == '\x02') ? pattern_docs(t) : d.Postings(t)).first;
+        return it->second;
+      };
       auto doc_has = [&](uint32_t doc) {
         return [&, doc](std::string_view t) {
-          auto it = post_cache.find(std::string(t));
-          if (it == post_cache.end())
-            it = post_cache.emplace(std::string(t), (!t.empty() && t[0] == '\x02') ? pattern_docs(t) : d.Postings(t)).first;
-          return std::binary_search(it->second.begin(), it->second.end(), doc);
+          const auto& v = lookup(t);
+          return std::binary_search(v.begin(), v.end(), doc);
         };
       };
       std::vector<const EvBlockData::LabelColumn*> cols;
@@ -2124,23 +2309,65 @@ Result<SearchResult> EventStoreImpl::Search(const SearchRequest& req) const {
           int64_t t = d.times[i];
           if (t < q.min_time_us() || t > q.max_time_us()) continue;
           if (dead.count(seq)) continue;
-          cd.fields.clear();
-          for (const auto* c : cols)
-            if (uint16_t code = c->codes[i]) cd.fields.push_back({c->field, c->values[code - 1]});
+          // Reuses cd's strings from the previous doc (no allocation per doc).
+          size_t nf = 0;
+          for (const auto* c : cols) {
+            uint16_t code = c->codes[i];
+            if (!code) continue;
+            if (nf == cd.fields.size()) cd.fields.emplace_back();
+            FlatField& ff = cd.fields[nf++];
+            if (ff.path != c->field) ff.path = c->field;
+            if (auto* sv = std::get_if<std::string>(&ff.value)) sv->assign(c->values[code - 1]);
+            else ff.value = c->values[code - 1];
+          }
+          cd.fields.resize(nf);
           double score = 0;
           if (!q.Matches(cd, "", t, &score)) continue;
           counted(cd, "", "", t, seq, score);
         }
         continue;
       }
-      for (size_t i = 0; i < d.seqs.size(); ++i) {
-        uint64_t seq = d.seqs[i];
+      std::vector<uint32_t> cand;
+      if (!probe_all) {
+        for (const auto& t : probe_tokens) {
+          const auto& v = lookup(t);
+          cand.insert(cand.end(), v.begin(), v.end());
+        }
+        std::sort(cand.begin(), cand.end());
+        cand.erase(std::unique(cand.begin(), cand.end()), cand.end());
+      }
+      // First the docs that pass the cheap filters, then every frame they need (a damaged frame
+      // skips the whole block before any of its docs is counted), then the docs.
+      std::vector<uint32_t> sel;
+      const size_t ncand = probe_all ? d.seqs.size() : cand.size();
+      for (size_t k = 0; k < ncand; ++k) {
+        const uint32_t i = probe_all ? static_cast<uint32_t>(k) : cand[k];
+        if (i >= d.seqs.size()) break;
         int64_t t = d.times[i];
         if (t < q.min_time_us() || t > q.max_time_us()) continue;
-        if (dead.count(seq)) continue;
-        if (!q.MayMatchTokens(doc_has(static_cast<uint32_t>(i)))) continue;
+        if (dead.count(d.seqs[i])) continue;
+        if (!q.MayMatchTokens(doc_has(i))) continue;
+        sel.push_back(i);
+      }
+      std::vector<std::shared_ptr<const EvFrame>> frames(d.frames.size());
+      bool frames_ok = true;
+      for (uint32_t i : sel) {
+        size_t f = d.FrameOf(i);
+        if (frames[f]) continue;
+        auto fr = LoadFrame(*b, d, f);
+        if (!fr.ok()) { frames_ok = false; break; }
+        frames[f] = std::move(*fr);
+      }
+      if (!frames_ok) {
+        --res.blocks_scanned;
+        ++res.blocks_damaged;
+        continue;
+      }
+      for (uint32_t i : sel) {
+        uint64_t seq = d.seqs[i];
+        int64_t t = d.times[i];
         std::string_view id, src;
-        d.Doc(i, &id, &src);
+        frames[d.FrameOf(i)]->Doc(i, &id, &src);
         std::string auto_id;
         if (id.empty()) {
           auto_id = AutoId(seq, s->salt);
@@ -2166,7 +2393,7 @@ Result<SearchResult> EventStoreImpl::Search(const SearchRequest& req) const {
   } else {
     res.total = total;
   }
-  res.max_score = max_score;
+  res.max_score = want == 0 ? std::nullopt : max_score;  // no hits asked for: no scores (as ES)
   for (size_t i = req.from; i < top.size(); ++i) {
     SearchHit h;
     h.stream = top[i].stream;

@@ -103,6 +103,9 @@ struct Query {
   bool op_and = false;        // kMatch: every token must match (operator: and)
   bool case_insensitive = false;
   std::optional<Value> gt, gte, lt, lte;  // kRange
+  // kRange on a date field: dates without an offset and date math ("now/d") are interpreted in
+  // this zone ("+09:00" or an IANA name); "" = UTC. Epoch millis are unaffected.
+  std::string time_zone;
   std::vector<QueryPtr> must, filter, should, must_not;  // kBool
   // kBool: how many `should` clauses must match. nullopt: ES default (1 if there are no
   // must/filter clauses, else 0).

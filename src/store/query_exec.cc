@@ -9,6 +9,7 @@
 #include <hs/hs.h>
 
 #include "store/store_internal.h"
+#include "store/tz.h"
 
 namespace hakone::store::internal {
 
@@ -284,10 +285,20 @@ struct Compiler {
           n->range_mode = (any && std::holds_alternative<std::string>(*any) && !ToDouble(*any)) ? Node::RangeMode::kString
                                                                                                 : Node::RangeMode::kNumber;
         }
+        std::shared_ptr<const TimeZone> tz;
+        if (!q->time_zone.empty()) {
+          auto z = TimeZone::Get(q->time_zone);
+          if (!z.ok()) return z.status();
+          // A mapped non-date field is an error (as ES); an unmapped one matches nothing anyway.
+          if (n->range_mode != Node::RangeMode::kDate && t)
+            return Status::InvalidArgument("range: [time_zone] applies to date fields only, [" + q->field + "] is a " +
+                                           std::string(FieldTypeName(*t)) + " field");
+          tz = *z;
+        }
         auto bound = [&](const std::optional<Value>& v, bool round_up, std::optional<double>* num, std::optional<std::string>* str) -> Status {
           if (!v || std::holds_alternative<std::monostate>(*v)) return Status::Ok();
           if (n->range_mode == Node::RangeMode::kDate) {
-            auto r = ResolveDateBound(*v, ctx.now_ms, round_up);
+            auto r = ResolveDateBound(*v, ctx.now_ms, round_up, tz.get());
             if (!r.ok()) return r.status();
             *num = static_cast<double>(*r);
           } else if (n->range_mode == Node::RangeMode::kNumber) {
@@ -363,6 +374,79 @@ Result<std::unique_ptr<CompiledQuery>> CompiledQuery::Compile(const QueryPtr& q,
 }
 
 bool CompiledQuery::scoring() const { return scoring_; }
+
+namespace {
+void CollectScoringTokens(const CompiledQuery::Node& n, std::vector<std::string>* out);
+}  // namespace
+
+std::vector<std::string> CompiledQuery::scoring_tokens() const {
+  std::vector<std::string> out;
+  CollectScoringTokens(*root_, &out);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// BM25 statistics
+
+void FieldLengths::Add(const FlatDoc& doc, const Mapping& m) {
+  std::vector<std::string_view> seen;  // fields counted for this doc (multi-valued: once)
+  for (const auto& f : doc.fields) {
+    const auto* sv = std::get_if<std::string>(&f.value);
+    if (!sv) continue;
+    auto it = m.fields.find(f.path);
+    if (it == m.fields.end() || it->second.type != FieldType::kText) continue;
+    uint64_t n = 0;
+    AnalyzeTokens(*sv, [&](std::string_view, uint32_t) { ++n; });
+    Sum& sum = by_field[f.path];
+    sum.tokens += n;
+    if (std::find(seen.begin(), seen.end(), f.path) == seen.end()) {
+      ++sum.docs;
+      seen.push_back(f.path);
+    }
+  }
+}
+
+void FieldLengths::Merge(const FieldLengths& o) {
+  for (const auto& [k, v] : o.by_field) {
+    Sum& s = by_field[k];
+    s.tokens += v.tokens;
+    s.docs += v.docs;
+  }
+}
+
+double Bm25Stats::Idf(const std::string& token) const {
+  auto it = df.find(token);
+  double n = static_cast<double>(docs);
+  double d = it == df.end() ? 0.0 : std::min(static_cast<double>(it->second), n);
+  return std::log(1.0 + (n - d + 0.5) / (d + 0.5));
+}
+
+double Bm25Stats::AvgDl(const std::string& field) const {
+  auto it = lengths.by_field.find(field);
+  if (it == lengths.by_field.end() || it->second.docs == 0) return 0;
+  return static_cast<double>(it->second.tokens) / static_cast<double>(it->second.docs);
+}
+
+void Bm25Stats::AddDoc(const FlatDoc& doc, const Mapping& m, const std::vector<std::string>& tokens) {
+  ++docs;
+  lengths.Add(doc, m);
+  if (tokens.empty()) return;
+  std::vector<bool> has(tokens.size(), false);
+  for (const auto& f : doc.fields) {
+    const auto* sv = std::get_if<std::string>(&f.value);
+    if (!sv) continue;
+    auto it = m.fields.find(f.path);
+    if (it == m.fields.end() || it->second.type != FieldType::kText) continue;
+    AnalyzeTokens(*sv, [&](std::string_view tok, uint32_t) {
+      auto p = std::lower_bound(tokens.begin(), tokens.end(), tok);  // tokens are sorted
+      if (p != tokens.end() && *p == tok) has[static_cast<size_t>(p - tokens.begin())] = true;
+    });
+  }
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (has[i]) ++df[tokens[i]];
+}
 const std::vector<const Pattern*>& CompiledQuery::token_patterns() const { return token_patterns_; }
 int64_t CompiledQuery::min_time_us() const { return min_time_us_; }
 int64_t CompiledQuery::max_time_us() const { return max_time_us_; }
@@ -459,6 +543,14 @@ bool CompiledQuery::MayMatchRaw(std::string_view raw) const {
 
 bool CompiledQuery::has_raw_filter() const { return NodeHasRaw(*root_); }
 
+namespace {
+void CollectScoringTokens(const CompiledQuery::Node& n, std::vector<std::string>* out) {
+  if (n.kind == Query::Kind::kMatch || n.kind == Query::Kind::kPhrase) out->insert(out->end(), n.tokens.begin(), n.tokens.end());
+  for (const auto* v : {&n.must, &n.should})  // filter and must_not clauses do not score
+    for (const auto& c : *v) CollectScoringTokens(*c, out);
+}
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // Exact evaluation
 
@@ -527,50 +619,117 @@ struct Evaluator {
     }
   }
 
-  // tf of each query token in the value (text) and the value's length in tokens.
-  double ScoreText(const Node& n, std::string_view text, bool* matched) {
+  // BM25 score of a text field for a match or phrase node: `texts` are the field's values (one
+  // field: term frequencies and the length add up over them; a phrase does not span values).
+  // Elasticsearch's formula (k1 = 1.2, b = 0.75, (k1 + 1) kept in the numerator as ES does):
+  //   match:  sum over query tokens of idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
+  //   phrase: (sum of the tokens' idf) * the same with the phrase frequency as tf.
+  double ScoreText(const Node& n, const std::string& field, const std::vector<std::string>& texts, bool* matched) {
+    constexpr double k1 = 1.2, b = 0.75;
     std::vector<uint32_t> tf(n.tokens.size(), 0);
-    uint32_t len = 0;
+    uint64_t len = 0;
+    uint32_t phrase_freq = 0;
     bool phrase = n.kind == Query::Kind::kPhrase;
     std::vector<std::pair<uint32_t, size_t>> hits;  // (position, token index) for phrases
-    AnalyzeTokens(text, [&](std::string_view tok, uint32_t pos) {
-      ++len;
-      for (size_t i = 0; i < n.tokens.size(); ++i)
-        if (tok == n.tokens[i]) {
-          ++tf[i];
-          if (phrase) hits.push_back({pos, i});
-        }
-    });
-    size_t present = 0;
-    for (auto c : tf) present += c > 0;
-    if (phrase) {
-      if (n.tokens.empty()) { *matched = false; return 0; }
+    for (const auto& text : texts) {
+      hits.clear();
+      AnalyzeTokens(text, [&](std::string_view tok, uint32_t pos) {
+        ++len;
+        for (size_t i = 0; i < n.tokens.size(); ++i)
+          if (tok == n.tokens[i]) {
+            ++tf[i];
+            if (phrase) hits.push_back({pos, i});
+          }
+      });
+      if (!phrase || n.tokens.empty()) continue;
       // A start position p where token k is at p + k for every k.
       std::unordered_set<uint64_t> at;
       for (auto& [p, i] : hits) at.insert((static_cast<uint64_t>(p) << 16) | i);
-      uint32_t count = 0;
       for (auto& [p, i] : hits) {
         if (i != 0) continue;
         bool ok = true;
         for (size_t k = 1; k < n.tokens.size() && ok; ++k) ok = at.count((static_cast<uint64_t>(p + k) << 16) | k) > 0;
-        count += ok;
+        phrase_freq += ok;
       }
-      *matched = count > 0;
-      if (!*matched) return 0;
-    } else {
-      *matched = n.q->op_and ? (present == n.tokens.size() && !n.tokens.empty()) : present > 0;
-      if (!*matched) return 0;
     }
-    // BM25 (k1 = 1.2, b = 0.75) with collection statistics from the context.
-    double avgdl = 16.0;
+    size_t present = 0;
+    for (auto c : tf) present += c > 0;
+    if (phrase) *matched = !n.tokens.empty() && phrase_freq > 0;
+    else *matched = n.q->op_and ? (present == n.tokens.size() && !n.tokens.empty()) : present > 0;
+    if (!*matched) return 0;
+    const Bm25Stats* st = ctx.bm25;
+    double dl = static_cast<double>(len);
+    double avgdl = st ? st->AvgDl(field) : 0;
+    if (avgdl <= 0) avgdl = dl > 0 ? dl : 1;
+    double norm = k1 * (1 - b + b * dl / avgdl);
+    auto idf = [&](const std::string& t) { return st ? st->Idf(t) : 1.0; };
+    if (phrase) {
+      double idf_sum = 0;
+      for (const auto& t : n.tokens) idf_sum += idf(t);
+      double f = phrase_freq;
+      return idf_sum * f * (k1 + 1) / (f + norm);
+    }
     double score = 0;
     for (size_t i = 0; i < n.tokens.size(); ++i) {
       if (!tf[i]) continue;
-      double idf = 1.0;
       double f = tf[i];
-      score += idf * f * 2.2 / (f + 1.2 * (0.25 + 0.75 * len / avgdl));
+      score += idf(n.tokens[i]) * f * (k1 + 1) / (f + norm);
     }
     return score;
+  }
+
+  // match / match_phrase: the best-scoring target field (multi_match best_fields).
+  bool EvalMatch(const Node& n, double* score) {
+    const Mapping& m = *ctx.mapping;
+    double best = 0;
+    bool any = false;
+    auto text_field = [&](const std::string& name, const std::vector<std::string>& texts) {
+      bool hit = false;
+      double s = ScoreText(n, name, texts, &hit);
+      if (hit) {
+        any = true;
+        best = std::max(best, s);
+      }
+    };
+    auto other = [&](FieldType t, const Value& v) {
+      if (TermEq(t, v, n.q->text, false)) {
+        any = true;
+        best = std::max(best, 1.0);
+      }
+    };
+    if (n.all_fields) {
+      std::vector<std::pair<std::string, std::vector<std::string>>> texts;  // by path, doc order
+      for (const auto& f : doc.fields) {
+        const auto* sv = std::get_if<std::string>(&f.value);
+        if (!sv) continue;
+        auto t = FieldTypeOf(m, f.path);
+        if (!IsStringType(t)) continue;
+        if (t.value_or(FieldType::kText) != FieldType::kText) {
+          other(*t, f.value);
+          continue;
+        }
+        auto it = std::find_if(texts.begin(), texts.end(), [&](const auto& e) { return e.first == f.path; });
+        if (it == texts.end()) texts.push_back({f.path, {*sv}});
+        else it->second.push_back(*sv);
+      }
+      for (const auto& e : texts) text_field(e.first, e.second);
+    } else {
+      std::vector<std::string> texts;
+      for (const auto& name : n.fields) {
+        FieldValues(doc, m, name, &vals);
+        auto t = FieldTypeOf(m, name);
+        texts.clear();
+        for (const Value* v : vals) {
+          if (std::holds_alternative<std::monostate>(*v)) continue;
+          FieldType ft = t ? *t : (std::holds_alternative<std::string>(*v) ? FieldType::kText : InferType(*v));
+          if (ft == FieldType::kText) texts.push_back(ValueToString(*v));
+          else other(ft, *v);
+        }
+        if (!texts.empty()) text_field(name, texts);
+      }
+    }
+    if (any && score) *score += best * n.q->boost;
+    return any;
   }
 
   bool Eval(const Node& n, double* score) {
@@ -594,24 +753,7 @@ struct Evaluator {
           return false;
         });
       }
-      case Query::Kind::kMatch: case Query::Kind::kPhrase: {
-        double best = 0;
-        bool any = false;
-        ForTargetValues(n, [&](const std::string&, FieldType t, const Value& v) {
-          if (std::holds_alternative<std::monostate>(v)) return false;
-          if (t == FieldType::kText) {
-            bool m = false;
-            double s = ScoreText(n, ValueToString(v), &m);
-            if (m) { any = true; best = std::max(best, s); }
-          } else if (TermEq(t, v, q.text, false)) {
-            any = true;
-            best = std::max(best, 1.0);
-          }
-          return false;
-        });
-        if (any && score) *score += best * q.boost;
-        return any;
-      }
+      case Query::Kind::kMatch: case Query::Kind::kPhrase: return EvalMatch(n, score);
       case Query::Kind::kPrefix: case Query::Kind::kWildcard: case Query::Kind::kRegexp:
         return ForTargetValues(n, [&](const std::string&, FieldType t, const Value& v) {
           if (std::holds_alternative<std::monostate>(v)) return false;

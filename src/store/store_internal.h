@@ -14,6 +14,10 @@
 
 #include "store/event_store.h"
 
+namespace hakone::store {
+class TimeZone;
+}
+
 namespace hakone::store::internal {
 
 // ---------------------------------------------------------------------------------------------
@@ -30,7 +34,9 @@ void AnalyzeTokens(std::string_view text, const std::function<void(std::string_v
 std::optional<int64_t> ParseDateMs(std::string_view s);
 // Resolves a range bound for a date field: epoch millis (number or digit string), a date, or date
 // math ("now", "now-1h", "now/d", "2024-01-01||+1M/d"). `round_up` for lte/gt rounding semantics.
-Result<int64_t> ResolveDateBound(const Value& v, int64_t now_ms, bool round_up);
+// `tz` (may be null = UTC): dates without an offset and date math are read in that zone (range
+// `time_zone`); epoch millis and dates with an explicit offset are instants.
+Result<int64_t> ResolveDateBound(const Value& v, int64_t now_ms, bool round_up, const TimeZone* tz = nullptr);
 std::string FormatDateMs(int64_t ms);  // "2024-05-01T10:00:00.000Z"
 int64_t NowMs();
 
@@ -85,11 +91,40 @@ class Pattern {
   std::unique_ptr<Impl> impl_;
 };
 
+// BM25 collection statistics (docs/store.md, "Relevance").
+// Token counts per text field over a set of documents: the source of avgdl.
+struct FieldLengths {
+  struct Sum {
+    uint64_t tokens = 0;  // sum of the field's lengths (tokens, all values of the field)
+    uint64_t docs = 0;    // docs having the field
+  };
+  std::unordered_map<std::string, Sum> by_field;
+  // Adds one document: analyses the values of its text fields (per `m`).
+  void Add(const FlatDoc& doc, const Mapping& m);
+  void Merge(const FieldLengths& o);
+};
+
+// The statistics one query scores with, for one stream: N, df per query token, avgdl per field.
+struct Bm25Stats {
+  uint64_t docs = 0;                                  // N
+  std::unordered_map<std::string, uint64_t> df;       // docs containing the token (any text field)
+  FieldLengths lengths;
+  // ln(1 + (N - df + 0.5) / (df + 0.5)), as Lucene's BM25Similarity.
+  double Idf(const std::string& token) const;
+  // Average length of `field`; 0 when no document has it.
+  double AvgDl(const std::string& field) const;
+  // Adds a document of the head (not in a block): N, df of `tokens` and field lengths.
+  void AddDoc(const FlatDoc& doc, const Mapping& m, const std::vector<std::string>& tokens);
+};
+
 // Per-stream context needed to evaluate a query.
 struct EvalContext {
   const Mapping* mapping = nullptr;
   std::string time_field;
   int64_t now_ms = 0;
+  // Collection statistics for BM25; null: scores use idf = 1 and avgdl = the doc's own length
+  // (only when the result is not sorted by _score, so that no score is shown).
+  const Bm25Stats* bm25 = nullptr;
 };
 
 // A query compiled against one stream (patterns compiled, date bounds resolved, tokens analysed).
@@ -102,6 +137,10 @@ class CompiledQuery {
   bool Matches(const FlatDoc& doc, std::string_view id, int64_t time_us, double* score) const;
   // true when the query contains scoring clauses (match, phrase, ...).
   bool scoring() const;
+  // The analysed tokens of the scoring clauses (their df is needed), without duplicates.
+  std::vector<std::string> scoring_tokens() const;
+  // Statistics Matches() scores with from now on (must outlive this query; null = none).
+  void set_bm25(const Bm25Stats* st) { ctx_.bm25 = st; }
 
   // Pruning: a boolean formula over tokens that every matching document satisfies.
   // Evaluated against a block's token filter: returns false when the block cannot match.

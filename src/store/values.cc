@@ -3,11 +3,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <charconv>
 #include <ctime>
 
 #include <boost/json.hpp>
 
 #include "store/store_internal.h"
+#include "store/tz.h"
 
 namespace hakone::store {
 
@@ -195,16 +197,40 @@ int64_t AddUnit(int64_t ms, int64_t n, char unit, bool* ok) {
 
 }  // namespace
 
-Result<int64_t> ResolveDateBound(const Value& v, int64_t now_ms, bool round_up) {
+namespace {
+
+// True when a date string carries its own offset ("...Z", "...+09:00", "...-0500"): the range's
+// time_zone does not apply to it.
+// Dates beyond ±1e16 ms (about year ±316,000) are refused: keeps date math free of overflow.
+constexpr int64_t kMaxAbsDateMs = 10'000'000'000'000'000;
+
+bool HasExplicitOffset(std::string_view date) {
+  if (date.size() <= 10) return false;
+  char last = date.back();
+  if (last == 'Z' || last == 'z') return true;
+  return date.find_first_of("+-", 11) != std::string_view::npos;
+}
+
+}  // namespace
+
+Result<int64_t> ResolveDateBound(const Value& v, int64_t now_ms, bool round_up, const TimeZone* tz) {
   if (auto* i = std::get_if<int64_t>(&v)) return *i;
   if (auto* d = std::get_if<double>(&v)) return static_cast<int64_t>(*d);
   auto* s = std::get_if<std::string>(&v);
   if (!s) return Status::InvalidArgument("range: a date bound must be a string or a number");
+  // With a zone, `base` is local wall-clock time (ms since the epoch as if local were UTC): date
+  // math rounds and adds days/months in local time, as Elasticsearch does; hours, minutes and
+  // seconds are added on the UTC timeline. `minus_one`: an end-of-unit bound is "next start - 1
+  // ms", kept as "next start" until converted so that a DST change at the boundary is right.
+  const bool zoned = tz != nullptr && !tz->is_utc();
+  auto to_local = [&](int64_t utc) { return zoned ? utc + tz->OffsetMs(utc) : utc; };
+  auto to_utc = [&](int64_t local) { return zoned ? tz->LocalToUtcMs(local) : local; };
+  bool minus_one = false;
   std::string_view str = *s;
   int64_t base;
   std::string_view math;
   if (str.substr(0, 3) == "now") {
-    base = now_ms;
+    base = to_local(now_ms);
     math = str.substr(3);
   } else {
     auto sep = str.find("||");
@@ -213,35 +239,62 @@ Result<int64_t> ResolveDateBound(const Value& v, int64_t now_ms, bool round_up) 
     bool all_digits = !date.empty() && date.find_first_not_of("-0123456789") == std::string_view::npos &&
                       date.find('-', 1) == std::string_view::npos;
     if (all_digits) {
-      base = std::stoll(std::string(date));
+      int64_t n = 0;
+      auto r = std::from_chars(date.data(), date.data() + date.size(), n);
+      if (r.ec != std::errc() || r.ptr != date.data() + date.size())
+        return Status::InvalidArgument("range: cannot parse date '" + std::string(date) + "' as epoch millis");
+      if (n > kMaxAbsDateMs || n < -kMaxAbsDateMs) return Status::InvalidArgument("range: date '" + std::string(date) + "' is out of range");
+      base = to_local(n);  // epoch millis are an instant whatever the zone
     } else {
       auto p = ParseDateMs(date);
       if (!p) return Status::InvalidArgument("range: cannot parse date '" + std::string(date) + "'");
-      base = *p;
+      base = HasExplicitOffset(date) ? to_local(*p) : *p;
       // A date given to day precision only with lte/gt covers the whole day (ES rounding).
-      if (date.size() == 10 && math.empty() && round_up) base += 86400000 - 1;
+      if (date.size() == 10 && math.empty() && round_up) {
+        base += 86400000;
+        minus_one = true;
+      }
     }
   }
   size_t i = 0;
   while (i < math.size()) {
+    if (minus_one) {
+      base -= 1;
+      minus_one = false;
+    }
     char op = math[i++];
     if (op == '/') {
       if (i >= math.size()) return Status::InvalidArgument("range: date math '" + *s + "': missing unit after /");
-      base = RoundDate(base, math[i++], round_up);
+      char unit = math[i++];
+      if (std::string_view("smhHdwMy").find(unit) == std::string_view::npos)
+        return Status::InvalidArgument("range: date math '" + *s + "': unknown unit '" + std::string(1, unit) + "'");
+      if (round_up) {
+        base = RoundDate(base, unit, true) + 1;
+        minus_one = true;
+      } else {
+        base = RoundDate(base, unit, false);
+      }
     } else if (op == '+' || op == '-') {
       int64_t n = 0;
       size_t st = i;
-      while (i < math.size() && math[i] >= '0' && math[i] <= '9') n = n * 10 + (math[i++] - '0');
+      while (i < math.size() && math[i] >= '0' && math[i] <= '9' && n < 100000000) n = n * 10 + (math[i++] - '0');
       if (i == st) n = 1;
       if (i >= math.size()) return Status::InvalidArgument("range: date math '" + *s + "': missing unit");
       bool ok = true;
-      base = AddUnit(base, op == '+' ? n : -n, math[i++], &ok);
+      char unit = math[i++];
+      if (zoned && (unit == 's' || unit == 'm' || unit == 'h' || unit == 'H')) {
+        int64_t utc = AddUnit(to_utc(base), op == '+' ? n : -n, unit, &ok);
+        base = to_local(utc);
+      } else {
+        base = AddUnit(base, op == '+' ? n : -n, unit, &ok);
+      }
       if (!ok) return Status::InvalidArgument("range: date math '" + *s + "': unknown unit");
+      if (base > kMaxAbsDateMs || base < -kMaxAbsDateMs) return Status::InvalidArgument("range: date math '" + *s + "' is out of range");
     } else {
       return Status::InvalidArgument("range: unsupported date math '" + *s + "'");
     }
   }
-  return base;
+  return to_utc(base) - (minus_one ? 1 : 0);
 }
 
 namespace {

@@ -6,8 +6,10 @@ the base's hakone.toml (listen ports remapped to free loopback ports, token file
 temp dir, data under a temp dir) and checks each readiness/liveness/startup probe the way the
 kubelet does (httpGet without credentials): httpGet must answer 200-399, tcpSocket must accept.
 A probe path that nothing serves (a /readyz the binary does not have, an authenticated path)
-fails here, not in the cluster. hakone-serve must probe httpGet /healthz (liveness) and /readyz
-(readiness).
+fails here, not in the cluster. hakone-serve and hakone-sessions must probe httpGet /healthz
+(liveness) and /readyz (readiness). Then the sessions /readyz is checked to turn 503, with the
+reason, while its durable tier cannot be written (another connection holds SQLite's write lock)
+and while its configured cache tier (a real redis-server) is down, and 200 again after each.
 
 usage: probes.py REPO_ROOT HAKONE_BINARY
 """
@@ -31,16 +33,16 @@ def remap(m):
     ports.setdefault(p, free_port())
     return '"127.0.0.1:%d"' % ports[p]
 def token_file(m):
-    path = os.path.join(tmp, "secret-" + os.path.basename(m.group(1)))
-    with open(path, "w") as f: f.write("t0k3n-for-the-probe-test-" + os.path.basename(m.group(1)) + "\n")
-    return 'token_file = "%s"' % path
+    path = os.path.join(tmp, "secret-" + os.path.basename(m.group(2)))
+    with open(path, "w") as f: f.write("t0k3n-for-the-probe-test-" + os.path.basename(m.group(2)) + "\n")
+    return '%s = "%s"' % (m.group(1), path)
 def local_config(mounted):
     """/etc/hakone/X.toml (the ConfigMap) -> a local copy of deploy/k8s/base/X.toml."""
     name = os.path.basename(mounted)
     conf = open(os.path.join(base, name)).read()
     conf = re.sub(r'"0\.0\.0\.0:(\d+)"', remap, conf)
     conf = re.sub(r'^data_dir = .*$', 'data_dir = "%s/data-%s"' % (tmp, name), conf, flags=re.M)
-    conf = re.sub(r'token_file = "([^"]+)"', token_file, conf)
+    conf = re.sub(r'(token_file|requirepass_file|password_file) = "([^"]+)"', token_file, conf)
     # Service names resolve only in the cluster: the upstream does not have to answer for the
     # probes, only to resolve.
     conf = re.sub(r'"http://hakone-app:(\d+)"', lambda m: '"http://127.0.0.1:%d"' % free_port(), conf)
@@ -72,7 +74,8 @@ def check(kind, probe, port_of):
 failures = []
 # The store's probes are HTTP (issue 7): liveness /healthz, readiness /readyz, on the ES port. The
 # base's serve.toml configures API tokens, so answering below also proves they need no auth.
-want = {"hakone-serve": {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}}
+want = {"hakone-serve": {"livenessProbe": "/healthz", "readinessProbe": "/readyz"},
+        "hakone-sessions": {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}}
 for d in deployments:
     for kind, path in want.get(d["metadata"]["name"], {}).items():
         c = d["spec"]["template"]["spec"]["containers"][0]
@@ -116,6 +119,71 @@ for d in deployments:
         if any(f[0] == name for f in failures):
             print(open(os.path.join(tmp, name + ".log")).read()[-2000:])
 
+def get(port, path, timeout=10):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except Exception as e:
+        return 0, str(e)
+
+def wait_for(port, path, want_status, want_text="", seconds=20):
+    deadline, got = time.time() + seconds, (0, "")
+    while time.time() < deadline:
+        got = get(port, path)
+        if got[0] == want_status and want_text in got[1]: return True, got
+        time.sleep(0.2)
+    return False, got
+
+def sessions_readyz():
+    """The sessions /readyz against a durable tier that cannot be written and a cache tier that is down."""
+    import sqlite3, shutil
+    redis_server = shutil.which("redis-server")
+    if not redis_server: return [("sessions-readyz", "setup", "redis-server missing: run scripts/install-deps.sh")]
+    fails = []
+    d = tempfile.mkdtemp(prefix="hakone-sessions-readyz-", dir=tmp)
+    rport, aport, redis_port = free_port(), free_port(), free_port()
+    conf = os.path.join(d, "sessions.toml")
+    with open(conf, "w") as f:
+        f.write('data_dir = "%s"\n[sessions]\nlisten = "127.0.0.1:%d"\nadmin = "127.0.0.1:%d"\n'
+                '[sessions.cache]\ntype = "redis"\nurl = "redis://127.0.0.1:%d"\n' % (d, rport, aport, redis_port))
+    log = open(os.path.join(d, "sessions.log"), "w")
+    proc = subprocess.Popen([hakone, "sessions", "--config", conf], stdout=log, stderr=subprocess.STDOUT)
+    redis = None
+    def expect(what, ok, got):
+        print("probes: %-16s %-15s %s %s" % ("sessions-readyz", what, "ok  " if ok else "FAIL", got))
+        if not ok: fails.append(("sessions-readyz", what, str(got)))
+    try:
+        ok, got = wait_for(aport, "/healthz", 200)
+        expect("healthz", ok, got)
+        ok, got = wait_for(aport, "/readyz", 503, "cache tier")
+        expect("cache-down", ok, got)
+        redis = subprocess.Popen([redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no", "--dir", d], stdout=subprocess.DEVNULL)
+        ok, got = wait_for(aport, "/readyz", 200)
+        expect("cache-back", ok, got)
+        # Another connection holds the write lock: the sessions' probe write times out (busy).
+        db = sqlite3.connect(os.path.join(d, "sessions.db"), timeout=1, isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        ok, got = wait_for(aport, "/readyz", 503, "durable tier", seconds=30)
+        expect("durable-locked", ok, got)
+        db.execute("ROLLBACK"); db.close()
+        ok, got = wait_for(aport, "/readyz", 200, seconds=30)
+        expect("durable-back", ok, got)
+        ok, got = wait_for(aport, "/metrics", 200, "hakone_sessions_durable_up")
+        expect("metrics", ok, (got[0], got[1][:80]))
+    finally:
+        for p in (proc, redis):
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try: p.wait(timeout=20)
+                except subprocess.TimeoutExpired: p.kill(); p.wait()
+        log.close()
+    if fails: print(open(os.path.join(d, "sessions.log")).read()[-2000:])
+    return fails
+
+failures += sessions_readyz()
 subprocess.call(["rm", "-rf", tmp])
 if failures:
     sys.exit("probes: %d probe(s) fail on the real binary" % len(failures))

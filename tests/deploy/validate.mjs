@@ -165,7 +165,11 @@ function checkCi() {
     }
   }
   const cf = fs.readFileSync(path.join(root, "deploy/Containerfile"), "utf8");
-  if ((cf.match(/^FROM \S*debian:bookworm\S* AS /gm) || []).length < 2) fail("Containerfile", "multi-stage bookworm build");
+  // Stages FROM debian:bookworm*, directly or through an ARG whose default is one (build-image.sh
+  // may pass a local bookworm image made from the host's Debian mirror instead).
+  const args = Object.fromEntries([...cf.matchAll(/^ARG (\w+)=(\S+)/gm)].map((m) => [m[1], m[2]]));
+  const froms = [...cf.matchAll(/^FROM (\S+) AS /gm)].map((m) => m[1].replace(/^\$\{(\w+)\}$/, (_, v) => args[v] || ""));
+  if (froms.filter((x) => /debian:bookworm/.test(x)).length < 2) fail("Containerfile", "multi-stage bookworm build");
   const user = cf.match(/^USER\s+(\S+)/m);
   if (!user || /^(0|root)(:|$)/.test(user[1])) fail("Containerfile", "must switch to a non-root USER");
   if (!/^HEALTHCHECK /m.test(cf)) fail("Containerfile", "HEALTHCHECK");

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -276,6 +277,49 @@ TEST(CrawlSiteTest, SigtermCheckpointsAndNextRunResumes) {
   EXPECT_EQ(Sql(site.dir() + "/jobs.db", "SELECT count(*) FROM crawl_jobs"), "300");
   // nothing fetched twice across the two runs
   EXPECT_EQ(CountMatches(site.AccessLog(), "GET /careers/job-[0-9]+.html HTTP/1.1\" 200"), 300);
+}
+
+// A sitemap of 3,000 URLs queues more than the in-memory frontier window (1,024 items): the rest
+// waits in the state db and is read back in order; a SIGTERM in the middle of that and a resumed
+// run still fetch every page exactly once.
+TEST(CrawlSiteTest, LargeFrontierSpillsToStateDbAndResumes) {
+  Site site(3000, /*bench=*/true);
+  std::string cfg = site.WriteConfig("sitemaps = [\"" + site.url("/sitemap-index.xml.gz") + "\"]\n"
+                                     "concurrency = 4\nper_host_concurrency = 4\n"
+                                     "delay = \"4ms\"\nadaptive_throttle = false\n",
+                                     "table = \"sqlite:" + site.dir() + "/jobs.db\"\n");
+  Process p({HAKONE_BINARY, "crawl", "--config", cfg, "--once"}, site.dir() + "/crawl1.out");
+  for (int i = 0; i < 600; ++i) {
+    if (CountMatches(site.AccessLog(), "job-[0-9]+.html HTTP/1.1\" 200") >= 1300) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  p.Signal(SIGTERM);
+  int rc = p.Wait(std::chrono::seconds(20));
+  auto first = Site::Parse(rc, p.Log());
+  EXPECT_EQ(rc, 0) << first.log;
+  int64_t got = I(first.summary, "postings");
+  EXPECT_GE(got, 1300);
+  EXPECT_LT(got, 3000) << "the run ended before the signal: make the site slower";
+  // the unfetched part of the frontier is in the state db, pending
+  EXPECT_GE(std::stoll(Sql(site.dir() + "/state.db", "SELECT count(*) FROM frontier WHERE state=0")), 3000 - got);
+
+  auto second = site.Crawl(cfg);
+  EXPECT_EQ(second.rc, 0) << second.log;
+  EXPECT_TRUE(second.summary.at("resumed").as_bool());
+  EXPECT_EQ(got + I(second.summary, "postings"), 3000);
+  EXPECT_EQ(Sql(site.dir() + "/jobs.db", "SELECT count(*) FROM crawl_jobs"), "3000");
+  EXPECT_EQ(Sql(site.dir() + "/state.db", "SELECT count(*) FROM frontier WHERE state=0"), "0");
+  // every job page fetched exactly once across the two runs
+  std::string log = site.AccessLog();
+  std::regex re("GET /careers/job-([0-9]+)\\.html HTTP/1.1\" 200");
+  std::map<std::string, int> per_page;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it) {
+    per_page[(*it)[1].str()]++;
+  }
+  EXPECT_EQ(per_page.size(), 3000u);
+  int twice = 0;
+  for (const auto& kv : per_page) twice += kv.second > 1;
+  EXPECT_EQ(twice, 0);
 }
 
 TEST(CrawlSiteTest, BadConfigFailsWithExit1) {

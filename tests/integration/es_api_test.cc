@@ -20,20 +20,6 @@ namespace hakone::testing {
 namespace {
 namespace json = boost::json;
 
-std::string Gzip(const std::string& in) {
-  z_stream zs{};
-  deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out(compressBound(in.size()) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
 void ExpectEsError(const EsReply& r, int status, const std::string& type_substr = "") {
   EXPECT_EQ(r.status, status) << r.body;
   ASSERT_TRUE(r.json.is_object()) << r.body;

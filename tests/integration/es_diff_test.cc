@@ -4,9 +4,11 @@
 // The reference tokenizes with store::AnalyzeText, the analyser the engine documents.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 
 #include "es_util.h"
 #include "store/event_store.h"
@@ -146,6 +148,11 @@ TEST_F(EsDiffTest, QueriesMatchTheReference) {
        [&](const Doc& d) { return HasAll(d, an("接続")) && HasAll(d, an("失敗")); }},
       {"simple_query_string", R"({"simple_query_string":{"query":"payment + -accepted","fields":["msg"]}})",
        [&](const Doc& d) { return HasAll(d, an("payment")) && !HasAll(d, an("accepted")); }},
+      // 03:00-07:00 local in Berlin on May 1 (CEST, +02:00) = 01:00-05:00 UTC.
+      {"range time_zone", R"({"range":{"@timestamp":{"gte":"2024-05-01T03:00:00","lt":"2024-05-01T07:00:00","time_zone":"Europe/Berlin"}}})",
+       [&](const Doc& d) { return d.ts_ms >= 1714521600000 + 3600000 && d.ts_ms < 1714521600000 + 5 * 3600000; }},
+      {"range time_zone date math", R"({"range":{"@timestamp":{"gte":"2024-05-01T10:30:00||/h","lte":"2024-05-01T10:30:00||/h","time_zone":"Asia/Tokyo"}}})",
+       [&](const Doc& d) { return d.ts_ms >= 1714521600000 + 3600000 && d.ts_ms < 1714521600000 + 2 * 3600000; }},  // 10:00-11:00 JST
   };
   for (const auto& c : cases) {
     std::set<std::string> want;
@@ -167,6 +174,82 @@ TEST_F(EsDiffTest, QueriesMatchTheReference) {
     EsReply n = es_->Call("POST", "/diff/_count", "{\"query\":" + c.query + "}");
     EXPECT_EQ(n.json.at("count").to_number<size_t>(), want.size()) << c.name << " (_count)";
   }
+}
+
+// BM25 as Elasticsearch computes it, over the reference docs: every doc is in one stream whose
+// only text field is msg, so N, df and avgdl are the whole corpus's.
+TEST_F(EsDiffTest, Bm25ScoresMatchTheReference) {
+  double total_len = 0;
+  for (const auto& d : docs_) total_len += static_cast<double>(d.tokens.size());
+  const double n = static_cast<double>(docs_.size()), avgdl = total_len / n;
+  auto idf = [&](const std::string& t) {
+    double df = 0;
+    for (const auto& d : docs_) df += std::find(d.tokens.begin(), d.tokens.end(), t) != d.tokens.end();
+    return std::log(1 + (n - df + 0.5) / (df + 0.5));
+  };
+  auto tfn = [&](double tf, double dl) { return tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * dl / avgdl)); };
+  struct ScoreCase {
+    std::string text;
+    bool phrase;
+  };
+  for (const ScoreCase& c : {ScoreCase{"refused", false}, ScoreCase{"timeout payment disk", false}, ScoreCase{"東京", false},
+                             ScoreCase{"login failed", true}}) {
+    auto q = store::AnalyzeText(c.text);
+    std::map<std::string, double> want;
+    for (const auto& d : docs_) {
+      double dl = static_cast<double>(d.tokens.size()), score = 0;
+      if (c.phrase) {
+        double pf = 0;
+        for (size_t i = 0; i + q.size() <= d.tokens.size(); i++) pf += std::equal(q.begin(), q.end(), d.tokens.begin() + static_cast<long>(i));
+        if (pf > 0) {
+          double idf_sum = 0;
+          for (const auto& t : q) idf_sum += idf(t);
+          score = idf_sum * tfn(pf, dl);
+        }
+      } else {
+        for (const auto& t : q) {
+          double tf = static_cast<double>(std::count(d.tokens.begin(), d.tokens.end(), t));
+          if (tf > 0) score += idf(t) * tfn(tf, dl);
+        }
+      }
+      if (score > 0) want[d.id] = score;
+    }
+    ASSERT_FALSE(want.empty()) << c.text;
+    json::object body{{"size", 10000}, {"_source", false}};
+    body["query"] = json::object{{c.phrase ? "match_phrase" : "match", json::object{{"msg", c.text}}}};
+    EsReply s = es_->Call("POST", "/diff/_search", json::serialize(body));
+    ASSERT_EQ(s.status, 200) << s.body.substr(0, 300);
+    const auto& hits = s.json.at_pointer("/hits/hits").as_array();
+    ASSERT_EQ(hits.size(), want.size()) << c.text;
+    double prev = 1e300;
+    for (const auto& h : hits) {
+      std::string id(h.at("_id").as_string());
+      double got = h.at("_score").to_number<double>();
+      EXPECT_NEAR(got, want[id], 1e-6 * want[id]) << c.text << " " << id;
+      EXPECT_LE(got, prev) << c.text << ": hits not ranked by score";
+      prev = got;
+    }
+  }
+}
+
+// Paging with search_after on _doc returns every document once.
+TEST_F(EsDiffTest, SearchAfterPagesThroughEveryDocOnce) {
+  std::set<std::string> seen;
+  size_t returned = 0;
+  std::string after;
+  for (int page = 0; page < 100; page++) {
+    std::string body = R"({"size":97,"_source":false,"track_total_hits":false,"sort":["_doc"])" +
+                       (after.empty() ? std::string() : ",\"search_after\":[" + after + "]") + "}";
+    EsReply s = es_->Call("POST", "/diff/_search", body);
+    ASSERT_EQ(s.status, 200) << s.body.substr(0, 300);
+    const auto& hits = s.json.at_pointer("/hits/hits").as_array();
+    if (hits.empty()) break;
+    for (const auto& h : hits) seen.insert(std::string(h.at("_id").as_string()));
+    returned += hits.size();
+    after = json::serialize(hits.back().at("sort").as_array()[0]);
+  }
+  EXPECT_EQ(returned, docs_.size());
+  EXPECT_EQ(seen.size(), docs_.size());
 }
 
 TEST_F(EsDiffTest, SortAndPagingMatchTheReference) {

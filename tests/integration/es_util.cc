@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <strings.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +13,20 @@
 #include "core/http_client.h"
 
 namespace hakone::testing {
+
+std::string Gzip(const std::string& in) {
+  z_stream zs{};
+  deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  std::string out(compressBound(in.size()) + 64, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
 
 std::string EsReply::Header(const std::string& name) const {
   for (const auto& [k, v] : headers) {

@@ -12,6 +12,9 @@
 
 namespace hakone::testing {
 
+// One gzip member of `in` (Content-Encoding: gzip request bodies).
+std::string Gzip(const std::string& in);
+
 struct EsReply {
   int status = 0;  // 0: transport error
   std::string body;
@@ -31,6 +34,7 @@ class EsServer {
   void Kill9();     // SIGKILL and reap
   bool Stop();      // SIGTERM, wait; true on exit code 0
   int port() const { return port_; }
+  int pid() const { return proc_ ? proc_->pid() : -1; }
   const std::string& data_dir() const { return data_dir_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string Log() const { return proc_ ? proc_->Log() : ""; }

@@ -44,6 +44,7 @@ class StdoutSink : public Sink {
     }
     return Status::Ok();
   }
+  bool NeedsFields() const override { return !raw_; }
   bool raw_;
 };
 
@@ -69,6 +70,7 @@ class BlackholeSink : public Sink {
     }
     return Status::Ok();
   }
+  bool NeedsFields() const override { return format_; }
   bool format_;
 };
 Result<std::unique_ptr<Sink>> BlackholeSinkConfig::Build(const SinkContext&) const {

@@ -20,6 +20,7 @@
 #include "core/http_client.h"
 #include "core/log.h"
 #include "core/units.h"
+#include "pipeline/alerts.h"
 #include "pipeline/component.h"
 #include "pipeline/parse.h"
 #include "store/event_store.h"
@@ -425,7 +426,10 @@ class SlackSink : public Sink {
     if (it != c_.webhooks.end()) url_ = it->second;
     else if (!c_.webhook_url.empty()) url_ = c_.webhook_url;
     else if (!c_.webhook_url_file.empty()) url_ = ReadSecretFile(c_.webhook_url_file);
-    for (auto& r : c_.rules) state_[r.name].last_seen = Clock::now();
+    for (auto& r : c_.rules) {
+      state_[r.name].last_seen = Clock::now();
+      if (ctx_.alerts) ctx_.alerts->Register({ctx_.env, r.name, r.query, r.threshold, r.window, r.absence});
+    }
   }
 
   Status Write(std::vector<Event>& batch) override {
@@ -573,6 +577,7 @@ class SlackSink : public Sink {
     }
     boost::json::object msg{{"text", title}, {"blocks", blocks}};
     outbox_.push_back(boost::json::serialize(msg));
+    if (ctx_.alerts) ctx_.alerts->Report(ctx_.env, r.name, state, count, samples, title, NowNs());
   }
 
   SlackSinkConfig c_;

@@ -303,27 +303,32 @@ class FileSource : public Source {
       t.last_line = Clock::now();
       return;
     }
-    Push(t, std::string(line));
+    Push(t, line);
     t.safe_offset = line_end;
   }
 
-  void Push(Tracked& t, std::string&& msg) {
-    Event e;
-    e.ts_ns = e.ingest_ns = NowNs();
-    e.source = ctx_.name;
-    e.env = ctx_.env;
-    e.origin = t.path;
-    e.message = std::move(msg);
+  // Appends a record to the batch, reusing a previous batch's Event (and its buffers).
+  void Push(Tracked& t, std::string_view msg) {
+    if (batch_n_ == batch_.size()) batch_.emplace_back();
+    Event& e = batch_[batch_n_++];
+    e.ts_ns = e.ingest_ns = now_ns_ ? now_ns_ : NowNs();
+    e.source.assign(ctx_.name);
+    e.env.assign(ctx_.env);
+    e.origin.assign(t.path);
+    e.message.assign(msg);
+    if (!e.fields.empty()) e.fields.clear();
+    e.fields_json.clear();
     batch_bytes_ += e.message.size();
-    batch_.push_back(std::move(e));
   }
 
   Status FlushBatch() {
-    if (batch_.empty()) return Status::Ok();
-    size_t n = batch_.size();
-    Status st = ctx_.router->Emit(batch_);
-    batch_.clear();
+    if (batch_n_ == 0) return Status::Ok();
+    size_t n = batch_n_;
+    Status st = ctx_.router->Emit(batch_.data(), n);
+    batch_n_ = 0;
     batch_bytes_ = 0;
+    for (auto& e : batch_)
+      if (e.message.capacity() > (64u << 10)) e.message = std::string();  // keep only small buffers
     if (st.ok()) {
       m_->out->Inc(n);
       dirty_ = true;
@@ -359,6 +364,7 @@ class FileSource : public Source {
       ssize_t r = ::pread(t.fd, buf, sizeof buf, static_cast<off_t>(t.read_pos));
       if (r <= 0) break;
       t.last_growth = Clock::now();
+      now_ns_ = NowNs();  // one clock read per chunk: the lines of a chunk are read together
       std::string_view chunk(buf, static_cast<size_t>(r));
       t.read_pos += static_cast<uint64_t>(r);
       size_t pos = 0;
@@ -390,11 +396,15 @@ class FileSource : public Source {
         }
         t.line_start = end;
         pos = nl + 1;
-        if (batch_.size() >= 2000 || batch_bytes_ >= (4u << 20)) {
-          if (!FlushBatch().ok()) return false;
+        if (batch_n_ >= 2000 || batch_bytes_ >= (4u << 20)) {
+          if (!FlushBatch().ok()) {
+            now_ns_ = 0;
+            return false;
+          }
         }
       }
     }
+    now_ns_ = 0;
     return true;
   }
 
@@ -477,8 +487,10 @@ class FileSource : public Source {
   std::string ckpt_path_;
   std::vector<Checkpoint> ckpts_;
   std::vector<Tracked> files_;
-  std::vector<Event> batch_;
+  std::vector<Event> batch_;  // [0, batch_n_) is the batch; the rest are spare Events
+  size_t batch_n_ = 0;
   size_t batch_bytes_ = 0;
+  int64_t now_ns_ = 0;  // while reading a chunk: its read time (0: read the clock per record)
   bool dirty_ = false;
   std::atomic<bool> stop_{false};
   std::thread th_;
