@@ -85,8 +85,10 @@ Result<CrawlConfig> LoadCrawlConfig(const Config& config) {
   }
 
   // With a shared (Redis) frontier every pod takes work from the one queue: no host sharding.
-  if (const char* idx = std::getenv("JOB_COMPLETION_INDEX"); idx && *idx && c.frontier.empty()) {
-    c.shard_index = std::atoi(idx);
+  c.worker_index = c.shard_index;
+  if (const char* idx = std::getenv("JOB_COMPLETION_INDEX"); idx && *idx) {
+    c.worker_index = std::atoi(idx);
+    if (c.frontier.empty()) c.shard_index = c.worker_index;
   }
   if (const char* env = std::getenv("HAKONE_ENV"); env && *env && !c.labels.count("env")) c.labels["env"] = env;
   if (c.seeds.empty() && c.sitemaps.empty()) s.Fail("seeds", "at least one of seeds or sitemaps is required");

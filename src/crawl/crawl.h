@@ -49,6 +49,10 @@ struct CrawlConfig {
 
   std::string state_path = "crawl-state.db";  // SQLite: frontier, fetch history, robots cache
   int shard_index = 0, shard_count = 1;       // this worker crawls hosts with hash % count == index
+  // This process among the Job's pods (JOB_COMPLETION_INDEX, else shard_index): the Pushgateway
+  // grouping key and the `shard` log label, so pods sharing a Redis frontier don't overwrite each
+  // other's pushed metrics.
+  int worker_index = 0;
   // Shared frontier: "redis://..." makes the queue and seen-set live in Redis so several
   // processes crawl one site between them (each URL fetched once); "" keeps it in state_path.
   // Fetch history and the robots.txt cache stay in state_path. Incompatible with shard_count > 1.

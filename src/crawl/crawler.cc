@@ -166,7 +166,7 @@ class Crawler {
   Crawler(const CrawlConfig& cfg, const std::atomic<bool>* stop) : cfg_(cfg), stop_(stop), pool_(cfg.fetch) {
     labels_ = cfg.labels;
     labels_.emplace("component", "crawl");
-    labels_.emplace("shard", std::to_string(cfg.shard_index));
+    labels_.emplace("shard", std::to_string(cfg.worker_index));
   }
 
   CrawlSummary Run();
@@ -1105,7 +1105,7 @@ void PushMetrics(const CrawlConfig& cfg, const CrawlSummary& s, const std::map<s
   }
   std::string url = cfg.pushgateway;
   while (!url.empty() && url.back() == '/') url.pop_back();
-  url += "/metrics/job/" + cfg.push_job + "/shard/" + std::to_string(cfg.shard_index);
+  url += "/metrics/job/" + cfg.push_job + "/shard/" + std::to_string(cfg.worker_index);
   std::string resp, err;
   // POST replaces only the metrics pushed now, so last_success survives a failed run.
   int st = HttpSend("POST", url, "text/plain; version=0.0.4", body, &resp, &err, std::chrono::seconds(10));
@@ -1162,7 +1162,7 @@ CrawlSummary RunCrawl(const CrawlConfig& cfg, const std::atomic<bool>* stop) {
   CrawlSummary s = c.Run();
   std::map<std::string, std::string> labels = cfg.labels;
   labels.emplace("component", "crawl");
-  labels.emplace("shard", std::to_string(cfg.shard_index));
+  labels.emplace("shard", std::to_string(cfg.worker_index));
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   log::Write(s.ExitCode() == 1 ? log::Level::kError : (s.ExitCode() == 2 ? log::Level::kWarn : log::Level::kInfo),

@@ -316,7 +316,7 @@ class SinkRunner {
         if (!chain.empty()) last_path_has_transforms_ = true;
     }
     const auto& chains = *last_path_;
-    if ((needs_fields_ || last_path_has_transforms_) && !e.fields_json.empty()) {
+    if ((needs_fields_ || last_path_has_transforms_) && HasUnparsedFields(e)) {
       if (Status st = MaterializeFields(&e); !st.ok()) {
         m_->errors->Inc();
         return;

@@ -3,6 +3,10 @@
 #include "pipeline/agent.h"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <atomic>
@@ -12,12 +16,15 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "core/http_client.h"
 #include "core/http_server.h"
 #include "core/runtime.h"
+#include "pipeline/event.h"
+#include "pipeline/parse.h"
 #include "store/event_store.h"
 #include "store/local.h"
 
@@ -403,6 +410,136 @@ TEST(AgentSinks, FileToArchiveGzip) {
   }
   EXPECT_EQ(raw, "first\n2024-01-01 trace start\n  at x\n  at y\n2024-01-01 next\n");
   EXPECT_NE(formatted.find("\"message\":\"2024-01-01 trace start\\n  at x\\n  at y\""), std::string::npos) << formatted;
+  fs::remove_all(dir);
+}
+
+// A syslog source spools records without their parsed fields (they are re-parsed on the sink
+// side): stdout (json and raw), the archive (formatted and raw copies) and the in-process store
+// write exactly what they wrote when the source spooled the fields JSON, on RFC 5424 and 3164
+// input. The expected lines are built the old way: SyslogToFieldsJson at the source.
+TEST(AgentSinks, SyslogSinksWriteTheSameAsWithSpooledFields) {
+  std::string dir = TempDir();
+  store::EventStoreOptions so;
+  so.dir = dir + "/store";
+  auto es = store::EventStore::Open(so);
+  ASSERT_TRUE(es.ok()) << es.status().ToString();
+  store::SetProcessStore(es->get());
+  const std::vector<std::string> lines = {
+      "<34>1 2026-11-27T08:00:01.123456+09:00 web1 app 4711 ID47 [ex@32473 iut=\"3\" eventSource=\"App\"] "
+      "user \"alice\" logged in\\ from 10.0.0.1",
+      "<165>1 2026-11-27T08:00:02Z host - - - - \xc3\xa9t\xc3\xa9 caf\xc3\xa9 \t tab",
+      "<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed for lonvick on /dev/pts/8",
+      "<0>Nov  7 01:02:03 h kernel: {\"json\":\"inside\"}",
+      "Nov 27 07:59:59 nohost cron: a line without PRI",
+      "<999>Dec 31 23:59:59 bad pri: kept with _parse_error",
+  };
+  std::string conf = "data_dir = \"" + dir + "\"\n[agent]\nlisten = \"\"\n"
+                     "[agent.sources.sys]\ntype = \"syslog\"\nmode = \"tcp\"\naddress = \"127.0.0.1:0\"\nenv = \"prod\"\n"
+                     "[agent.sinks.out]\ntype = \"stdout\"\ninputs = [\"sys\"]\n"
+                     "[agent.sinks.arch]\ntype = \"archive\"\ninputs = [\"sys\"]\ndir = \"" + dir + "/arch\"\n"
+                     "compression = \"gzip\"\nmax_age = \"200ms\"\n"
+                     "[agent.sinks.st]\ntype = \"store\"\ninputs = [\"sys\"]\nstream = \"logs-{env}\"\n";
+  ::testing::internal::CaptureStdout();
+  auto a = MakeFrom(conf);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE((*a)->Start().ok());
+  std::string addr = (*a)->source_address("sys");
+  int port = std::stoi(addr.substr(addr.rfind(':') + 1));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  std::string payload;
+  for (auto& l : lines) payload += l + "\n";
+  const int64_t sent_ns = NowNs();
+  ASSERT_EQ(::write(fd, payload.data(), payload.size()), static_cast<ssize_t>(payload.size()));
+  ::close(fd);
+  auto count = [&]() -> uint64_t {
+    if (!(*es)->HasStream("logs-prod")) return 0;
+    (void)(*es)->Refresh({"logs-prod"});
+    auto c = (*es)->Count({"logs-prod"}, nullptr);
+    return c.ok() ? *c : 0;
+  };
+  bool done = WaitFor([&] { return count() == lines.size(); });
+  (*a)->Stop();  // the archive publishes the objects it still holds (one per hour of event time)
+  std::string out = ::testing::internal::GetCapturedStdout();
+  ASSERT_TRUE(done) << count() << " in the store";
+  std::vector<std::string> files;
+  for (auto& e : fs::recursive_directory_iterator(dir + "/arch"))
+    if (e.is_regular_file()) files.push_back(e.path().string());
+  // Expected: the event as the source built it before (fields JSON spooled).
+  std::vector<std::string> expected;
+  for (auto& l : lines) {
+    Event e;
+    e.env = "prod";
+    e.source = "sys";
+    e.origin = "127.0.0.1";
+    e.message = l;
+    SyslogMessage m;
+    if (Status st = ParseSyslog(l, sent_ns, &m); st.ok()) {
+      ASSERT_NE(m.ts_ns, 0) << l;  // the lines carry timestamps: no dependence on the clock
+      e.ts_ns = m.ts_ns;
+      SyslogToFieldsJson(m, &e.fields_json);
+      ASSERT_TRUE(MaterializeFields(&e).ok());
+    } else {
+      e.fields["_parse_error"] = st.message();
+    }
+    std::string j;
+    FormatEventJson(e, &j);
+    expected.push_back(j);
+  }
+  // stdout (json): the same lines in the same order (the parse error's @timestamp is the clock:
+  // compare that one line without it).
+  std::vector<std::string> got;
+  {
+    std::stringstream ss(out);
+    for (std::string l; std::getline(ss, l);)
+      if (!l.empty() && l[0] == '{' && l.find("\"source\":\"sys\"") != std::string::npos) got.push_back(l);
+  }
+  auto strip_ts = [](std::string j) {
+    auto v = boost::json::parse(j).as_object();
+    v.erase("@timestamp");
+    return boost::json::serialize(v);
+  };
+  ASSERT_EQ(got.size(), expected.size()) << out;
+  for (size_t i = 0; i + 1 < expected.size(); i++) EXPECT_EQ(got[i], expected[i]);
+  EXPECT_EQ(strip_ts(got.back()), strip_ts(expected.back()));
+  // archive (objects per hour of event time, so compared as sets): the raw copy is the input,
+  // the formatted copy the expected lines.
+  std::multiset<std::string> raw, formatted, want_raw(lines.begin(), lines.end());
+  std::multiset<std::string> want_formatted(expected.begin(), expected.end() - 1);
+  size_t parse_errors = 0;
+  for (auto& f : files) {
+    bool is_raw = f.find(".raw.gz") != std::string::npos;
+    std::stringstream ss(Gunzip(ReadAll(f)));
+    for (std::string l; std::getline(ss, l);) {
+      if (is_raw) raw.insert(l);
+      else if (l.find("_parse_error") != std::string::npos && ++parse_errors) EXPECT_EQ(strip_ts(l), strip_ts(expected.back()));
+      else formatted.insert(l);
+    }
+  }
+  EXPECT_EQ(raw, want_raw);
+  EXPECT_EQ(formatted, want_formatted);
+  EXPECT_EQ(parse_errors, 1u);
+  // store: the documents' sources are the expected lines.
+  store::SearchRequest q;
+  q.streams = {"logs-prod"};
+  q.size = 100;
+  auto res = (*es)->Search(q);
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  std::multiset<std::string> docs, want;
+  for (auto& h : res->hits) docs.insert(strip_ts(h.source_json));
+  for (auto& j : expected) want.insert(strip_ts(j));
+  EXPECT_EQ(docs, want);
+  std::set<std::string> exact(expected.begin(), expected.end() - 1);
+  size_t exact_hits = 0;
+  for (auto& h : res->hits) exact_hits += exact.count(h.source_json);
+  EXPECT_EQ(exact_hits, expected.size() - 1);
+  store::SetProcessStore(nullptr);
+  (*es)->Close();
   fs::remove_all(dir);
 }
 

@@ -12,6 +12,7 @@
 #endif
 
 #include "core/log.h"
+#include "pipeline/parse.h"
 
 namespace hakone::pipeline {
 namespace {
@@ -119,7 +120,8 @@ void AppendTimestamp(std::string* out, int64_t ts_ns) {
 }
 
 void EncodeEvent(const Event& e, std::string* out) {
-  out->push_back(1);
+  bool derived = e.fields_from_syslog && e.fields.empty() && e.fields_json.empty();
+  out->push_back(derived ? 2 : 1);
   Put<int64_t>(out, e.ts_ns);
   Put<int64_t>(out, e.ingest_ns);
   size_t sl = std::min<size_t>(e.source.size(), 255);
@@ -128,7 +130,9 @@ void EncodeEvent(const Event& e, std::string* out) {
   size_t ol = std::min<size_t>(e.origin.size(), 65535);
   Put<uint16_t>(out, static_cast<uint16_t>(ol));
   out->append(e.origin.data(), ol);
-  if (e.fields.empty() && !e.fields_json.empty()) {
+  if (derived) {
+    // No fields: the sink side re-parses the message.
+  } else if (e.fields.empty() && !e.fields_json.empty()) {
     Put<uint32_t>(out, static_cast<uint32_t>(e.fields_json.size()));
     out->append(e.fields_json);
   } else if (e.fields.empty()) {
@@ -144,7 +148,7 @@ void EncodeEvent(const Event& e, std::string* out) {
 Status DecodeEvent(std::string_view in, Event* e, bool parse_fields) {
   uint8_t ver;
   if (!Get(in, &ver)) return Status::Corruption("event: empty payload");
-  if (ver != 1) return Status::Corruption("event: unknown version " + std::to_string(ver));
+  if (ver != 1 && ver != 2) return Status::Corruption("event: unknown version " + std::to_string(ver));
   uint8_t sl;
   uint16_t ol;
   uint32_t fl;
@@ -155,16 +159,33 @@ Status DecodeEvent(std::string_view in, Event* e, bool parse_fields) {
   if (!Get(in, &ol) || in.size() < ol) return Status::Corruption("event: truncated origin");
   e->origin.assign(in.data(), ol);
   in.remove_prefix(ol);
-  if (!Get(in, &fl) || in.size() < fl) return Status::Corruption("event: truncated fields");
   if (!e->fields.empty()) e->fields.clear();
-  e->fields_json.assign(in.data(), fl);
-  in.remove_prefix(fl);
+  if (ver == 2) {
+    e->fields_json.clear();
+    e->fields_from_syslog = true;
+  } else {
+    if (!Get(in, &fl) || in.size() < fl) return Status::Corruption("event: truncated fields");
+    e->fields_json.assign(in.data(), fl);
+    e->fields_from_syslog = false;
+    in.remove_prefix(fl);
+  }
   e->message.assign(in.data(), in.size());
   if (parse_fields) return MaterializeFields(e);
   return Status::Ok();
 }
 
 Status MaterializeFields(Event* e) {
+  if (e->fields_from_syslog) {
+    e->fields_from_syslog = false;
+    if (!e->fields.empty() || !e->fields_json.empty()) {
+      // Fields set otherwise take precedence (the flag is only meaningful while both are empty).
+    } else {
+      thread_local SyslogMessage m;
+      if (Status st = ParseSyslog(e->message, e->ingest_ns, &m); !st.ok())
+        return Status::Corruption("event: spooled syslog record does not parse: " + st.message());
+      SyslogToFieldsJson(m, &e->fields_json);
+    }
+  }
   if (e->fields_json.empty()) return Status::Ok();
   if (!e->fields.empty()) {
     e->fields_json.clear();
@@ -219,7 +240,7 @@ void AppendJsonValue(std::string* out, const boost::json::value& v) {
 }  // namespace
 
 void FormatEventJson(const Event& e, std::string* out) {
-  if (e.fields.empty() && !e.fields_json.empty()) {
+  if (e.fields.empty() && HasUnparsedFields(e)) {
     // Fields not materialized yet (a sink called without MaterializeFields): format a copy.
     Event copy = e;
     if (MaterializeFields(&copy).ok()) {

@@ -26,19 +26,33 @@ struct Event {
   // unparsed; MaterializeFields() moves them into `fields` (sinks and paths that never look at
   // fields skip the parse).
   std::string fields_json;
+  // The fields are the syslog parse of `message` (ParseSyslog(message, ingest_ns) then
+  // SyslogToFieldsJson), used only while `fields` and `fields_json` are empty. The syslog source
+  // sets it instead of writing fields_json, and EncodeEvent then spools no fields at all (the
+  // parsed JSON repeats the message: it would more than double the spooled bytes); sink side,
+  // DecodeEvent sets it back and MaterializeFields re-parses the message (only for sinks and paths
+  // that look at fields). Deterministic: the parse depends only on the message and ingest_ns.
+  bool fields_from_syslog = false;
   uint64_t seq = 0;       // spool sequence number (sink side only)
 };
 
 // Spool payload: [u8 version=1][i64 ts][i64 ingest][u8 n][source][u16 n][origin]
 // [u32 n][fields JSON or empty][message: the rest]. env is not stored: one spool per env.
+// Version 2 (fields_from_syslog): the same without the fields length and JSON; the fields are
+// the syslog parse of the message.
 void EncodeEvent(const Event& e, std::string* out);
 // Errors: Corruption naming what is wrong (truncated, bad version, bad fields JSON).
 // parse_fields = false: the fields JSON is not parsed (nor checked) but kept in e->fields_json;
-// e's strings are assigned, not reallocated, so a reused Event keeps its buffers.
+// e's strings are assigned, not reallocated, so a reused Event keeps its buffers. A version 2
+// record sets e->fields_from_syslog (parse_fields = true re-parses it at once).
 Status DecodeEvent(std::string_view payload, Event* e, bool parse_fields = true);
-// Parses e->fields_json into e->fields (when fields is empty) and clears fields_json. OK when
-// there is nothing to parse. Corruption when the JSON is not an object.
+// Parses e->fields_json (or, with fields_from_syslog, the syslog parse of e->message) into
+// e->fields (when fields is empty) and clears fields_json and fields_from_syslog. OK when there
+// is nothing to parse. Corruption when the JSON is not an object or the message no longer
+// parses as syslog.
 Status MaterializeFields(Event* e);
+// True while e's fields are spooled but not parsed yet (fields_json or fields_from_syslog).
+inline bool HasUnparsedFields(const Event& e) { return !e.fields_json.empty() || e.fields_from_syslog; }
 
 // The formatted JSON line of an event (no trailing newline):
 // {"@timestamp":"2026-01-02T03:04:05.678Z","env":..,"source":..,"origin":..,"message":..,<fields>}

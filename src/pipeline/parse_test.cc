@@ -355,6 +355,109 @@ TEST(EventCodec, LazyFieldsAndReuse) {
   }
 }
 
+// Syslog records are spooled without their fields (version 2, Event::fields_from_syslog) and
+// re-parsed on the sink side: what a sink sees (the fields, the formatted JSON line that stdout,
+// the archive and the store write) is identical to spooling the fields JSON as before, for
+// RFC 5424 and RFC 3164 input; the payload is smaller; malformed payloads are errors.
+TEST(EventCodec, SyslogFieldsReparsedOnTheSinkSideAreIdentical) {
+  const int64_t now = 1795780800LL * 1000000000 + 123456789;  // 2026-11-27T12:00:00Z
+  const std::vector<std::string> lines = {
+      "<34>1 2026-11-27T08:00:01.123456+09:00 web1 app 4711 ID47 [ex@32473 iut=\"3\" eventSource=\"App\"] "
+      "user \"alice\" logged in\\ from 10.0.0.1",
+      "<165>1 2026-11-27T08:00:02Z host - - - - \xc3\xa9t\xc3\xa9 caf\xc3\xa9 \t tab",
+      "<13>1 - - - - - -",
+      "<34>Oct 11 22:14:15 mymachine su[123]: 'su root' failed for lonvick on /dev/pts/8",
+      "<0>Nov  7 01:02:03 h kernel: {\"json\":\"inside\"}",
+      "Nov 27 07:59:59 nohost cron: a line without PRI",
+      "<191>Dec 31 23:59:59 edge tag: \x01 control \x7f and invalid \xff utf-8",
+  };
+  for (const std::string& line : lines) {
+    SyslogMessage m;
+    ASSERT_TRUE(ParseSyslog(line, now, &m).ok()) << line;
+    // Before: the source spooled the fields JSON. After: only the flag.
+    Event before, after;
+    for (Event* e : {&before, &after}) {
+      e->env = "prod";
+      e->source = "sys";
+      e->origin = "127.0.0.1:40000";
+      e->message = line;
+      e->ingest_ns = now;
+      e->ts_ns = m.ts_ns ? m.ts_ns : now;
+    }
+    SyslogToFieldsJson(m, &before.fields_json);
+    after.fields_from_syslog = true;
+    std::string pb, pa;
+    EncodeEvent(before, &pb);
+    EncodeEvent(after, &pa);
+    EXPECT_EQ(pa.size() + 4 + before.fields_json.size(), pb.size()) << line;
+    EXPECT_EQ(pa[0], 2);
+    // Sink side, lazily (as the sink runner decodes) and eagerly.
+    for (bool eager : {false, true}) {
+      Event db = Ev("reused buffer with old contents", {{"old", 1}});
+      Event da = Ev("reused buffer with old contents", {{"old", 1}});
+      da.fields_json = "{\"stale\":true}";
+      ASSERT_TRUE(DecodeEvent(pb, &db, eager).ok()) << line;
+      ASSERT_TRUE(DecodeEvent(pa, &da, eager).ok()) << line;
+      EXPECT_EQ(da.message, line);
+      EXPECT_EQ(da.ts_ns, db.ts_ns);
+      EXPECT_EQ(da.ingest_ns, now);
+      EXPECT_EQ(da.fields_from_syslog, !eager);
+      EXPECT_TRUE(da.fields_json.empty());
+      // A sink that never materializes (raw stdout, raw archive, blackhole) sees the same raw
+      // record; the formatted line is the same before materializing ...
+      std::string jb, ja;
+      FormatEventJson(db, &jb);
+      FormatEventJson(da, &ja);
+      EXPECT_EQ(ja, jb) << line;
+      // ... and after (what stdout/archive formatted and the store sink write).
+      ASSERT_TRUE(MaterializeFields(&db).ok());
+      ASSERT_TRUE(MaterializeFields(&da).ok()) << line;
+      EXPECT_FALSE(da.fields_from_syslog);
+      EXPECT_EQ(boost::json::serialize(da.fields), boost::json::serialize(db.fields)) << line;
+      EXPECT_EQ(da.fields, db.fields);
+      std::string jb2, ja2;
+      FormatEventJson(db, &jb2);
+      FormatEventJson(da, &ja2);
+      EXPECT_EQ(ja2, jb2) << line;
+      EXPECT_EQ(ja2, jb) << line;
+      // The formatted line is valid JSON carrying the syslog fields.
+      boost::system::error_code ec;
+      auto v = boost::json::parse(ja2, ec);
+      ASSERT_FALSE(ec) << ja2;
+      EXPECT_GT(v.as_object().size(), 5u) << ja2;  // the built-in keys and the syslog fields
+    }
+    // Malformed version 2 payloads: every truncation of the header is an error.
+    for (size_t cut = 0; cut < 1 + 8 + 8 + 1 + 3 + 2; cut++) {
+      Event d;
+      EXPECT_FALSE(DecodeEvent(std::string_view(pa).substr(0, cut), &d).ok()) << cut;
+    }
+  }
+  // Fields set otherwise (a parse error on the source side) still travel as JSON (version 1).
+  Event err = Ev("<999>bad", {{"_parse_error", "syslog: PRI over 191"}});
+  err.fields_from_syslog = false;
+  std::string buf;
+  EncodeEvent(err, &buf);
+  EXPECT_EQ(buf[0], 1);
+  // A version 2 record whose message does not parse as syslog (corrupted on disk): decoding
+  // lazily succeeds, materializing (and eager decoding) reports Corruption, never empty fields.
+  Event bad;
+  bad.source = "sys";
+  bad.message = "<999>1 not a priority";
+  bad.fields_from_syslog = true;
+  buf.clear();
+  EncodeEvent(bad, &buf);
+  ASSERT_EQ(buf[0], 2);
+  Event out;
+  ASSERT_TRUE(DecodeEvent(buf, &out, false).ok());
+  Status st = MaterializeFields(&out);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+  EXPECT_NE(st.message().find("syslog"), std::string::npos) << st.ToString();
+  EXPECT_FALSE(DecodeEvent(buf, &out, true).ok());
+  // Unknown versions are still refused.
+  buf[0] = 3;
+  EXPECT_EQ(DecodeEvent(buf, &out, false).code(), StatusCode::kCorruption);
+}
+
 // The formatted line with fields of every kind is valid JSON with the same values; a field
 // named like a built-in key replaces it.
 TEST(EventCodec, FormatWritesEveryFieldKind) {

@@ -4,13 +4,13 @@
 #include <string_view>
 #include <vector>
 
+#include "store/analyzer.h"
 #include "store/store_internal.h"
 
 namespace hakone::store {
 namespace internal {
-namespace {
+namespace analyzer {
 
-// Decodes one UTF-8 code point at s[i]; advances i. Invalid bytes decode as U+FFFD (1 byte).
 uint32_t DecodeUtf8(std::string_view s, size_t& i) {
   auto c = static_cast<unsigned char>(s[i]);
   if (c < 0x80) { ++i; return c; }
@@ -45,16 +45,15 @@ void AppendUtf8(std::string& out, uint32_t cp) {
   }
 }
 
-enum class Cls { kSep, kWord, kCjk };
-
+namespace {
 bool IsCjk(uint32_t cp) {
   return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0xF900 && cp <= 0xFAFF) ||
          (cp >= 0x20000 && cp <= 0x2FFFF) || (cp >= 0x3040 && cp <= 0x309F) || (cp >= 0x30A0 && cp <= 0x30FF) ||
          (cp >= 0x31F0 && cp <= 0x31FF) || (cp >= 0xAC00 && cp <= 0xD7AF) || (cp >= 0x1100 && cp <= 0x11FF) ||
          (cp >= 0x3130 && cp <= 0x318F) || (cp >= 0xFF66 && cp <= 0xFF9F) || cp == 0x3005;
 }
+}  // namespace
 
-// Folds a code point (lowercase, full-width ASCII → ASCII) and classifies it.
 Cls Classify(uint32_t& cp) {
   if (cp >= 0xFF10 && cp <= 0xFF5A) {  // full-width digits and letters
     uint32_t a = cp - 0xFF10 + '0';
@@ -79,53 +78,17 @@ Cls Classify(uint32_t& cp) {
   return Cls::kWord;
 }
 
-}  // namespace
+}  // namespace analyzer
 
 void AnalyzeTokens(std::string_view text, const std::function<void(std::string_view, uint32_t)>& fn) {
-  uint32_t pos = 0;
-  std::string word;
-  std::vector<uint32_t> cjk;  // current CJK run
-  std::string tok;
-  auto flush_word = [&] {
-    if (!word.empty()) { fn(word, pos++); word.clear(); }
-  };
-  auto flush_cjk = [&] {
-    if (cjk.empty()) return;
-    if (cjk.size() == 1) {
-      tok.clear(); AppendUtf8(tok, cjk[0]); fn(tok, pos++);
-    } else {
-      for (size_t k = 0; k + 1 < cjk.size(); ++k) {
-        tok.clear(); AppendUtf8(tok, cjk[k]); AppendUtf8(tok, cjk[k + 1]); fn(tok, pos++);
-      }
-    }
-    cjk.clear();
-  };
-  size_t i = 0;
-  while (i < text.size()) {
-    auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {  // fast path
-      ++i;
-      if (c >= 'A' && c <= 'Z') { flush_cjk(); word.push_back(static_cast<char>(c + 32)); continue; }
-      if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) { flush_cjk(); word.push_back(static_cast<char>(c)); continue; }
-      flush_word(); flush_cjk();
-      continue;
-    }
-    uint32_t cp = DecodeUtf8(text, i);
-    switch (Classify(cp)) {
-      case Cls::kSep: flush_word(); flush_cjk(); break;
-      case Cls::kWord: flush_cjk(); AppendUtf8(word, cp); break;
-      case Cls::kCjk: flush_word(); cjk.push_back(cp); break;
-    }
-  }
-  flush_word();
-  flush_cjk();
+  ForEachToken(text, fn);
 }
 
 }  // namespace internal
 
 std::vector<std::string> AnalyzeText(std::string_view text) {
   std::vector<std::string> out;
-  internal::AnalyzeTokens(text, [&](std::string_view t, uint32_t) { out.emplace_back(t); });
+  internal::ForEachToken(text, [&](std::string_view t, uint32_t) { out.emplace_back(t); });
   return out;
 }
 

@@ -42,6 +42,29 @@
 
 namespace hakone::store {
 
+// Fixed-width little-endian integers of the store's file formats: one append per value, byte
+// order independent of the host.
+inline void Put32(std::string* o, uint32_t v) {
+  char b[4];
+  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (8 * i));
+  o->append(b, 4);
+}
+inline void Put64(std::string* o, uint64_t v) {
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
+  o->append(b, 8);
+}
+inline uint32_t Get32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+inline uint64_t Get64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
 inline constexpr size_t kBlockHeaderBytes = 64;
 inline constexpr uint8_t kBlockVersion = 1;
 inline constexpr uint8_t kBlockCodecZstd = 1;

@@ -1,5 +1,6 @@
 // Event block encoding/decoding (format in event_block.h).
 #include "store/event_block.h"
+#include "store/block.h"
 
 #define ZSTD_STATIC_LINKING_ONLY  // ZSTD_c_forceAttachDict (stable in libzstd since 1.3.7)
 #include <zstd.h>
@@ -16,10 +17,6 @@
 namespace hakone::store::internal {
 namespace {
 
-void Put32(std::string* o, uint32_t v) { for (int i = 0; i < 4; ++i) o->push_back(static_cast<char>(v >> (8 * i))); }
-void Put64(std::string* o, uint64_t v) { for (int i = 0; i < 8; ++i) o->push_back(static_cast<char>(v >> (8 * i))); }
-uint32_t Get32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-uint64_t Get64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
 inline void PutVar(std::string* o, uint64_t v) {
   if (v < 0x80) {
     o->push_back(static_cast<char>(v));

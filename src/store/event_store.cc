@@ -30,6 +30,7 @@
 
 #include "core/crc32c.h"
 #include "core/log.h"
+#include "store/analyzer.h"
 #include "store/block.h"  // WriteAll, ReadAt
 #include "store/event_block.h"
 #include "store/store_internal.h"
@@ -43,10 +44,6 @@ namespace fs = std::filesystem;
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-void Put32(std::string* o, uint32_t v) { for (int i = 0; i < 4; ++i) o->push_back(static_cast<char>(v >> (8 * i))); }
-void Put64(std::string* o, uint64_t v) { for (int i = 0; i < 8; ++i) o->push_back(static_cast<char>(v >> (8 * i))); }
-uint32_t Get32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-uint64_t Get64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
 
 Status ReadFile(const std::string& path, std::string* out) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -95,10 +92,10 @@ std::string AutoId(uint64_t seq, const std::string& salt) {
   unsigned char b[15];
   for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(seq >> (8 * (7 - i)));
   for (int i = 0; i < 7; ++i) b[8 + i] = static_cast<unsigned char>(salt[i]);
-  std::string out;
-  for (int i = 0; i < 15; i += 3) {
+  std::string out(20, '\0');
+  for (int i = 0, o = 0; i < 15; i += 3) {
     uint32_t v = (b[i] << 16) | (b[i + 1] << 8) | b[i + 2];
-    for (int k = 3; k >= 0; --k) out.push_back(kB64[(v >> (6 * k)) & 63]);
+    for (int k = 3; k >= 0; --k) out[o++] = kB64[(v >> (6 * k)) & 63];
   }
   return out;
 }
@@ -1328,8 +1325,13 @@ Status EventStoreImpl::Write(const std::vector<WriteItem>& items, std::vector<Wr
         d->id = AutoId(d->seq, s->salt);
       }
       d->source = it.source_json;
-      for (auto& c : d->source) if (c == '\n' || c == '\r') c = ' ';  // JSON whitespace only
-      std::string p(1, 'X');
+      // JSON whitespace only; memchr first, as almost no document has a line break.
+      if (std::memchr(d->source.data(), '\n', d->source.size()) || std::memchr(d->source.data(), '\r', d->source.size())) {
+        for (auto& c : d->source) if (c == '\n' || c == '\r') c = ' ';
+      }
+      std::string p;
+      p.reserve(1 + 3 * 8 + 4 + 1 + d->id.size() + d->source.size());
+      p.push_back('X');
       Put64(&p, d->seq);
       Put64(&p, static_cast<uint64_t>(d->time_us));
       Put64(&p, static_cast<uint64_t>(d->version));
@@ -1512,7 +1514,7 @@ Status EventStoreImpl::FlushLocked(Stream& s) {
           std::string conv;
           if (!sv) { conv = ValueToString(f.value); sv = &conv; }
           if (fi.type == FieldType::kText) {
-            AnalyzeTokens(*sv, [&](std::string_view tok, uint32_t) {
+            ForEachToken(*sv, [&](std::string_view tok, uint32_t) {
               if (tok.size() <= 255) post.Add(tok, ord);
             });
           } else if (fi.type == FieldType::kKeyword) {

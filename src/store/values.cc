@@ -299,6 +299,30 @@ Result<int64_t> ResolveDateBound(const Value& v, int64_t now_ms, bool round_up, 
 
 namespace {
 
+// Appends a field for `path` constructed in place (no temporary FlatField to move).
+Value& AddField(const std::string& path, FlatDoc* out) {
+  FlatField& f = out->fields.emplace_back();
+  f.path = path;
+  return f.value;
+}
+
+// The number of FlatFields FlattenValue will append for v (so the vector is allocated once).
+size_t CountLeaves(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::object: {
+      size_t n = 0;
+      for (const auto& kv : v.get_object()) n += CountLeaves(kv.value());
+      return n;
+    }
+    case boost::json::kind::array: {
+      size_t n = 0;
+      for (const auto& e : v.get_array()) n += CountLeaves(e);
+      return n;
+    }
+    default: return 1;
+  }
+}
+
 void FlattenValue(const boost::json::value& v, std::string& path, FlatDoc* out) {
   switch (v.kind()) {
     case boost::json::kind::object: {
@@ -314,17 +338,21 @@ void FlattenValue(const boost::json::value& v, std::string& path, FlatDoc* out) 
     case boost::json::kind::array:
       for (const auto& e : v.get_array()) FlattenValue(e, path, out);
       break;
-    case boost::json::kind::string: out->fields.push_back({path, std::string(v.get_string())}); break;
-    case boost::json::kind::int64: out->fields.push_back({path, v.get_int64()}); break;
-    case boost::json::kind::uint64: {
-      uint64_t u = v.get_uint64();
-      if (u <= static_cast<uint64_t>(INT64_MAX)) out->fields.push_back({path, static_cast<int64_t>(u)});
-      else out->fields.push_back({path, static_cast<double>(u)});
+    case boost::json::kind::string: {
+      const boost::json::string& str = v.get_string();
+      AddField(path, out).emplace<std::string>(str.data(), str.size());
       break;
     }
-    case boost::json::kind::double_: out->fields.push_back({path, v.get_double()}); break;
-    case boost::json::kind::bool_: out->fields.push_back({path, v.get_bool()}); break;
-    case boost::json::kind::null: out->fields.push_back({path, std::monostate{}}); break;
+    case boost::json::kind::int64: AddField(path, out) = v.get_int64(); break;
+    case boost::json::kind::uint64: {
+      uint64_t u = v.get_uint64();
+      if (u <= static_cast<uint64_t>(INT64_MAX)) AddField(path, out) = static_cast<int64_t>(u);
+      else AddField(path, out) = static_cast<double>(u);
+      break;
+    }
+    case boost::json::kind::double_: AddField(path, out) = v.get_double(); break;
+    case boost::json::kind::bool_: AddField(path, out) = v.get_bool(); break;
+    case boost::json::kind::null: AddField(path, out) = std::monostate{}; break;
   }
 }
 
@@ -347,6 +375,7 @@ bool FlattenJson(std::string_view json, FlatDoc* out, std::string* error) {
     if (error) *error = "the document is not a JSON object";
     return false;
   }
+  out->fields.reserve(CountLeaves(v));
   std::string path;
   FlattenValue(v, path, out);
   out->ok = true;
