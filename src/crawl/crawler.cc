@@ -182,6 +182,17 @@ class Crawler {
   Status Checkpoint();  // commits the open state transaction
   bool StateExec(SqliteStmt& st, std::initializer_list<std::string_view> params, int64_t i1 = INT64_MIN,
                  int64_t i2 = INT64_MIN);  // false (logged) when the write failed
+  // The configured sitemaps and seeds (canonical; invalid ones are skipped), depth 0. REQUIRES mu_.
+  void EnqueueSeedsLocked() {
+    for (const auto& s : cfg_.sitemaps) {
+      auto c = CanonicalUrl(s);
+      if (c.ok()) EnqueueLocked(*c, 0, Kind::kSitemap);
+    }
+    for (const auto& s : cfg_.seeds) {
+      auto c = CanonicalUrl(s);
+      if (c.ok()) EnqueueLocked(*c, 0, Kind::kPage);
+    }
+  }
   // Enqueues a canonical URL if new, in this shard and allowed by the filters. REQUIRES mu_.
   void EnqueueLocked(const std::string& url, int depth, Kind kind, bool front = false,
                      std::vector<std::string> chain = {});
@@ -345,14 +356,7 @@ Status Crawler::OpenState() {
   if (redis_) {
     // The frontier lives in Redis (joined in Run()); here only history and robots are local.
     HAKONE_RETURN_IF_ERROR(db_.Exec("BEGIN"));
-    for (const auto& s : cfg_.sitemaps) {
-      auto c = CanonicalUrl(s);
-      if (c.ok()) EnqueueLocked(*c, 0, Kind::kSitemap);
-    }
-    for (const auto& s : cfg_.seeds) {
-      auto c = CanonicalUrl(s);
-      if (c.ok()) EnqueueLocked(*c, 0, Kind::kPage);
-    }
+    EnqueueSeedsLocked();
     return Checkpoint();
   }
   // An unfinished last run is resumed; otherwise a new run starts from the seeds.
@@ -389,14 +393,7 @@ Status Crawler::OpenState() {
     HAKONE_ASSIGN_OR_RETURN(bool r, st.Step());
     (void)r;
     run_id_ = db_.LastInsertRowid();
-    for (const auto& s : cfg_.sitemaps) {
-      auto c = CanonicalUrl(s);
-      if (c.ok()) EnqueueLocked(*c, 0, Kind::kSitemap);
-    }
-    for (const auto& s : cfg_.seeds) {
-      auto c = CanonicalUrl(s);
-      if (c.ok()) EnqueueLocked(*c, 0, Kind::kPage);
-    }
+    EnqueueSeedsLocked();
   }
   return Checkpoint();
 }
